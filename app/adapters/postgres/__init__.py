@@ -1,0 +1,1 @@
+"""Postgres adapters: pool, named queries, migrator, repositories."""

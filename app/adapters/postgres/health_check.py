@@ -1,0 +1,32 @@
+"""Postgres health check: one round trip, bounded in time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from psycopg_pool import AsyncConnectionPool
+
+from app.adapters.postgres.queries import query
+from app.application.health import CheckResult
+
+
+class PgHealthCheck:
+    """The database answers through the pool and the schema is migrated."""
+
+    name = "postgres"
+
+    def __init__(self, pool: AsyncConnectionPool, *, timeout: float = 2.0) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    async def check(self) -> CheckResult:
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._pool.connection(timeout=self._timeout) as conn:
+                    cursor = await conn.execute(query("health_database"))
+                    row = await cursor.fetchone()
+        except Exception as error:  # any failure is the answer, not a crash
+            return CheckResult(ok=False, detail=type(error).__name__)
+        if not row or not row[0]:
+            return CheckResult(ok=False, detail="schema not migrated: run `assistente migrate`")
+        return CheckResult(ok=True)

@@ -1,0 +1,20 @@
+"""GET /health: 200 with the checks while every dependency answers, 503 otherwise."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, current_app, json
+
+from app.application.health import check_health
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/health")
+async def health() -> Response:
+    report = await check_health(current_app.config["HEALTH_CHECKS"])
+    body = {"status": "ok" if report.ok else "unavailable", "checks": report.checks}
+    response = Response(
+        json.dumps(body), status=200 if report.ok else 503, mimetype="application/json"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,64 @@
+"""RFC 9457 problem details (`application/problem+json`) for every error the API answers."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from quart import Quart, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from app.api.tracing import current_trace_id
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://assistente.dev/problems/"
+
+log = structlog.get_logger("app.api")
+
+
+def problem_response(
+    status: int,
+    *,
+    detail: str | None = None,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Build a problem response; `traceId` and `instance` come from the current request."""
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (slug or phrase.lower().replace(" ", "-").replace("'", "")),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail or phrase,
+        "instance": request.path if request else None,
+        "traceId": current_trace_id(),
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def register_problem_handlers(app: Quart) -> None:
+    """Every HTTP error Quart raises, and any unexpected exception, becomes a problem."""
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        headers = {}
+        if status == 405 and error.get_headers():
+            headers = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
+        return problem_response(status, detail=error.description, headers=headers)
+
+    @app.errorhandler(Exception)
+    async def _unexpected(error: Exception) -> Response:
+        # The stack trace goes to the log under the trace id; the client gets no internals.
+        log.exception("unhandled_error", path=request.path, error_type=type(error).__name__)
+        return problem_response(
+            500, detail="An unexpected error occurred. Quote the traceId when reporting it."
+        )

@@ -1,0 +1,156 @@
+"""`assistente`: one console script, one subcommand per process kind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
+
+import click
+import structlog
+
+from app.api.server import serve_api
+from app.bootstrap import (
+    ConfigError,
+    MigrationError,
+    build_api,
+    build_services,
+    database_url,
+    embedded_database_url,
+    rabbitmq_reachable,
+    run_migrations,
+)
+from app.config import Settings, load_settings
+from app.logging import configure_logging
+
+EXIT_CONFIG = 2
+EXIT_FAILED = 1
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _start(process: str) -> Settings:
+    """Load settings and logging for `process`, or exit with the reason."""
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        _fail(str(error), EXIT_CONFIG)
+    configure_logging(
+        process, log_dir=settings.log_dir, level=settings.log_level, console=settings.console_logs
+    )
+    return settings
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    # A second Ctrl+C during shutdown ends the process without a traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(coroutine)
+
+
+def _migrate_or_exit(url: str) -> None:
+    try:
+        report = asyncio.run(run_migrations(url))
+    except MigrationError as error:
+        _fail(str(error))
+    for label in report.applied:
+        click.echo(f"applied {label}")
+    click.echo(
+        f"schema up to date ({len(report.applied)} applied, {report.already_applied} already there)"
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Assistente Tasks: a Postgres-native task queue for AI work."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending SQL migrations to DATABASE_URL (safe to run twice, or twice at once)."""
+    settings = _start("migrate")
+    try:
+        url = database_url(settings)
+    except ConfigError as error:
+        _fail(str(error), EXIT_CONFIG)
+    _migrate_or_exit(url)
+
+
+def _host_port(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option("--port", type=int, default=None, help="Port (default API_PORT, 8000).")(
+        command
+    )
+    return click.option(
+        "--host", default=None, help="Address to bind (default API_HOST, 127.0.0.1)."
+    )(command)
+
+
+@main.command()
+@_host_port
+def api(host: str | None, port: int | None) -> None:
+    """Serve the REST API with Hypercorn."""
+    settings = _start("api")
+    try:
+        services = build_services(settings, process="api")
+    except ConfigError as error:
+        _fail(str(error), EXIT_CONFIG)
+    _run(
+        serve_api(
+            build_api(services), host=host or settings.api_host, port=port or settings.api_port
+        )
+    )
+
+
+@main.command()
+def worker() -> None:
+    """Run tasks leased from Postgres (not built yet: arrives with the queue-engine issue)."""
+    _start("worker")
+    _fail("the worker is not built yet (queue engine, issue #3)", EXIT_CONFIG)
+
+
+@main.command()
+def relay() -> None:
+    """Publish outbox events to RabbitMQ (not built yet: arrives with the relay issue)."""
+    _start("relay")
+    _fail("the relay is not built yet (outbox relay, issue #5)", EXIT_CONFIG)
+
+
+@main.command()
+@_host_port
+def dev(host: str | None, port: int | None) -> None:
+    """Run everything for local work: embedded Postgres if needed, migrations, the API."""
+    settings = _start("dev")
+    log = structlog.get_logger("app.dev")
+    if settings.database_url is None:
+        if not settings.is_development:
+            _fail("`assistente dev` without DATABASE_URL is for APP_ENV=Development", EXIT_CONFIG)
+        click.echo(
+            f"DATABASE_URL is not set: starting embedded Postgres in {settings.embedded_db_dir}"
+        )
+        url = embedded_database_url(settings)
+        log.info("embedded_postgres_started", data_dir=str(settings.embedded_db_dir))
+    else:
+        url = database_url(settings)
+    _migrate_or_exit(url)
+    if rabbitmq_reachable(settings):
+        click.echo("RabbitMQ answers at AMQP_URL.")
+    else:
+        click.echo("RabbitMQ is not reachable: events stay in the outbox until a relay runs.")
+    click.echo("Worker and relay are not built yet (issues #3 and #5): serving the API only.")
+    bind_host, bind_port = host or settings.api_host, port or settings.api_port
+    click.echo(f"API on http://{bind_host}:{bind_port}  (Ctrl+C stops)")
+    _run(
+        serve_api(
+            build_api(build_services(settings, process="api", url=url)),
+            host=bind_host,
+            port=bind_port,
+        )
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,168 @@
+"""Settings from environment variables (and an optional `.env`), validated at start.
+
+Nothing here does I/O at import: `load_settings()` reads the environment when a
+process starts and turns any bad value into one `ConfigError` that names the
+variable, says what is wrong, and never echoes a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+class AppEnv(StrEnum):
+    """The seeds' environments (seed 000, section 8)."""
+
+    DEVELOPMENT = "Development"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message is meant for the operator."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Environment variable = field name in upper case."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    app_env: AppEnv = AppEnv.DEVELOPMENT
+    database_url: SecretStr | None = None
+    amqp_url: SecretStr = SecretStr(DEFAULT_AMQP_URL)
+    log_dir: Path = Path("logs")
+    log_level: str = "INFO"
+    # Human-readable console output next to the JSON files; on by default in Development.
+    log_console: bool | None = None
+
+    # Embedded Postgres (`assistente dev` without DATABASE_URL); never in Production.
+    embedded_db_dir: Path = Path(".data/pgserver")
+
+    # A fixed API key for local work; Production refuses to start with one.
+    dev_api_key: SecretStr | None = None
+
+    db_pool_min_size: int = Field(default=1, ge=1, le=100)
+    db_pool_max_size: int = Field(default=10, ge=1, le=500)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    max_payload_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+
+    worker_id: str | None = Field(default=None, max_length=100)
+    worker_concurrency: int = Field(default=10, ge=1, le=1000)
+    worker_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    worker_poll_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    worker_shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=3600)
+    # JOB_TIMEOUT in seed 002: 15 minutes.
+    job_timeout_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    default_max_attempts: int = Field(default=3, ge=1, le=100)
+    # Built-in demo.* task types; on by default in Development only.
+    demo_tasks_enabled: bool | None = None
+
+    relay_exchange: str = Field(default="assistente.events", min_length=1, max_length=255)
+    relay_batch_size: int = Field(default=100, ge=1, le=10_000)
+    relay_visibility_timeout_seconds: int = Field(default=30, ge=1, le=3600)
+
+    # Finished tasks older than this are pruned by the maintenance loop.
+    retention_days: float = Field(default=7.0, gt=0, le=3650)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in {"postgres", "postgresql"}:
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url(cls, value: SecretStr) -> SecretStr:
+        if urlsplit(value.get_secret_value()).scheme not in {"amqp", "amqps"}:
+            raise ValueError("must be an amqp:// or amqps:// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @model_validator(mode="after")
+    def _environment_rules(self) -> Self:
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+        if self.app_env is AppEnv.PRODUCTION:
+            problems = []
+            if self.database_url is None:
+                problems.append("DATABASE_URL is required (no embedded database in Production)")
+            if self.dev_api_key is not None:
+                problems.append("DEV_API_KEY must not be set in Production")
+            if _has_default_credentials(self.amqp_url.get_secret_value()):
+                problems.append("AMQP_URL must not use the default guest:guest credentials")
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.app_env is AppEnv.DEVELOPMENT
+
+    @property
+    def console_logs(self) -> bool:
+        return self.is_development if self.log_console is None else self.log_console
+
+    @property
+    def demo_tasks(self) -> bool:
+        return self.is_development if self.demo_tasks_enabled is None else self.demo_tasks_enabled
+
+
+def _has_default_credentials(url: str) -> bool:
+    parts = urlsplit(url)
+    return (parts.username, parts.password) in {("guest", "guest"), (None, None)}
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def redact_url(text: str) -> str:
+    """Hide the password part of any URL in `text`."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate settings, or raise `ConfigError` with one line per problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            where = "_".join(str(part) for part in problem["loc"]).upper() or "settings"
+            message = problem["msg"].removeprefix("Value error, ")
+            shown = "" if _is_secret(where) else _shown_input(problem.get("input"))
+            lines.append(f"{where}: {message}{shown}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _is_secret(name: str) -> bool:
+    return any(word in name for word in ("URL", "KEY", "PASSWORD", "SECRET", "TOKEN"))
+
+
+def _shown_input(value: object) -> str:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return f" (got {redact_url(str(value))!r})"
+    return ""

@@ -1,0 +1,1 @@
+"""Long-running processes: task worker, outbox relay, maintenance."""
