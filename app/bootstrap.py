@@ -43,8 +43,12 @@ class Services:
     settings: Settings
     pool: AsyncConnectionPool
 
-    async def start(self) -> None:
-        await open_pool(self.pool)
+    async def start(self, *, wait: bool = True) -> None:
+        await open_pool(self.pool, wait=wait)
+
+    async def start_in_background(self) -> None:
+        """Open the pool without waiting: the API starts even while Postgres is down."""
+        await self.start(wait=False)
 
     async def stop(self) -> None:
         await self.pool.close()
@@ -85,7 +89,7 @@ def build_api(services: Services) -> Quart:
     """The Quart app over `services`; the pool opens when serving starts."""
     return create_app(
         health_checks=[PgHealthCheck(services.pool)],
-        on_startup=[services.start],
+        on_startup=[services.start_in_background],
         on_shutdown=[services.stop],
         max_payload_bytes=services.settings.max_payload_bytes,
     )

@@ -70,9 +70,7 @@ def pgmq_migration() -> Migration:
     from pgmq.install import get_embedded_install_sql, get_embedded_sql_version
 
     version = str(get_embedded_sql_version()).replace(".", "_")
-    return Migration(
-        PGMQ_VERSION, f"pgmq_sql_{version}", get_embedded_install_sql()
-    )
+    return Migration(PGMQ_VERSION, f"pgmq_sql_{version}", get_embedded_install_sql())
 
 
 def discover_migrations(folder: Path | None = None) -> list[Migration]:

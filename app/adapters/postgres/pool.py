@@ -18,6 +18,12 @@ def create_pool(conninfo: str, *, min_size: int, max_size: int, name: str) -> As
     )
 
 
-async def open_pool(pool: AsyncConnectionPool, *, wait_seconds: float = 30.0) -> None:
-    """Open the pool and wait until its minimum connections are up."""
-    await pool.open(wait=True, timeout=wait_seconds)
+async def open_pool(
+    pool: AsyncConnectionPool, *, wait: bool = True, wait_seconds: float = 30.0
+) -> None:
+    """Open the pool; with `wait`, until its minimum connections are up (or fail).
+
+    Without `wait` the pool keeps connecting in the background, so a process
+    that must answer while the database is down (the API's /health) can start.
+    """
+    await pool.open(wait=wait, timeout=wait_seconds)
