@@ -48,5 +48,7 @@ def test_compose_itself_accepts_the_file() -> None:
     command = [tool, "config", "--quiet"] if tool else ["docker", "compose", "config", "--quiet"]
     if not tool and not shutil.which("docker"):
         pytest.fail("neither docker-compose nor docker is installed to validate the file")
-    result = subprocess.run(command, cwd=COMPOSE.parent, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        command, cwd=COMPOSE.parent, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
