@@ -7,6 +7,7 @@ import time: pools are created closed and opened when a process starts serving.
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,17 @@ from quart import Quart
 
 from app.adapters.postgres.embedded import start_embedded_postgres
 from app.adapters.postgres.health_check import PgHealthCheck
+from app.adapters.postgres.lease_store import PgLeaseStore
+from app.adapters.postgres.maintenance_store import PgMaintenanceStore
 from app.adapters.postgres.migrator import MigrationError, MigrationReport, migrate
 from app.adapters.postgres.pool import create_pool, open_pool
+from app.adapters.postgres.task_repository import PgTaskRepository
+from app.adapters.postgres.task_signals import PgTaskSignals
 from app.api import create_app
+from app.application.demo import demo_handlers
+from app.application.handlers import HandlerRegistry
+from app.application.maintenance import Maintenance, MaintenanceConfig
+from app.application.worker import Worker, WorkerConfig
 from app.config import ConfigError, Settings
 
 __all__ = [
@@ -27,9 +36,12 @@ __all__ = [
     "MigrationError",
     "MigrationReport",
     "Services",
+    "WorkerProcess",
     "build_api",
     "build_services",
+    "build_worker",
     "database_url",
+    "default_worker_id",
     "embedded_database_url",
     "rabbitmq_reachable",
     "run_migrations",
@@ -42,6 +54,11 @@ class Services:
 
     settings: Settings
     pool: AsyncConnectionPool
+    url: str
+
+    @property
+    def tasks(self) -> PgTaskRepository:
+        return PgTaskRepository(self.pool)
 
     async def start(self, *, wait: bool = True) -> None:
         await open_pool(self.pool, wait=wait)
@@ -74,15 +91,22 @@ async def run_migrations(url: str) -> MigrationReport:
     return await migrate(url)
 
 
-def build_services(settings: Settings, *, process: str, url: str | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    process: str,
+    url: str | None = None,
+    min_connections: int | None = None,
+) -> Services:
     """Wire the adapters for one process."""
+    min_size = max(settings.db_pool_min_size, min_connections or 0)
     pool = create_pool(
         url or database_url(settings),
-        min_size=settings.db_pool_min_size,
-        max_size=settings.db_pool_max_size,
+        min_size=min_size,
+        max_size=max(settings.db_pool_max_size, min_size),
         name=process,
     )
-    return Services(settings=settings, pool=pool)
+    return Services(settings=settings, pool=pool, url=url or database_url(settings))
 
 
 def build_api(services: Services) -> Quart:
@@ -104,3 +128,59 @@ def rabbitmq_reachable(settings: Settings, *, timeout: float = 1.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def default_worker_id() -> str:
+    """host-pid: unique per process, readable in `locked_by` and logs."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(slots=True)
+class WorkerProcess:
+    """A worker with its maintenance loop and the services they share."""
+
+    services: Services
+    worker: Worker
+    maintenance: Maintenance
+
+
+def build_worker(
+    settings: Settings,
+    registry: HandlerRegistry | None = None,
+    *,
+    url: str | None = None,
+    worker_id: str | None = None,
+    concurrency: int | None = None,
+) -> WorkerProcess:
+    """Wire a worker: the given handlers, plus the demo ones when enabled."""
+    handlers = HandlerRegistry()
+    if registry is not None:
+        handlers.include(registry)
+    if settings.demo_tasks:
+        for task_type in demo_handlers:
+            if task_type not in handlers:
+                spec = demo_handlers.resolve(task_type, None)
+                assert spec is not None
+                handlers.register(task_type, spec.func, executor=spec.executor)
+    concurrency = concurrency or settings.worker_concurrency
+    # Claiming, finishing, keeping leases and maintenance each hold a connection at once.
+    services = build_services(settings, process="worker", url=url, min_connections=4)
+    config = WorkerConfig(
+        worker_id=worker_id or settings.worker_id or default_worker_id(),
+        concurrency=concurrency,
+        lease_seconds=settings.worker_lease_seconds,
+        poll_interval=settings.worker_poll_interval_seconds,
+        shutdown_grace=settings.worker_shutdown_grace_seconds,
+        default_timeout=settings.job_timeout_seconds,
+    )
+    worker = Worker(
+        handlers,
+        store=PgLeaseStore(services.pool),
+        signals=PgTaskSignals(services.url),
+        config=config,
+    )
+    maintenance = Maintenance(
+        PgMaintenanceStore(services.pool, services.url),
+        MaintenanceConfig(retention_seconds=settings.retention_days * 86_400),
+    )
+    return WorkerProcess(services, worker, maintenance)

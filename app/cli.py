@@ -17,6 +17,7 @@ from app.bootstrap import (
     MigrationError,
     build_api,
     build_services,
+    build_worker,
     database_url,
     embedded_database_url,
     rabbitmq_reachable,
@@ -24,6 +25,7 @@ from app.bootstrap import (
 )
 from app.config import Settings, load_settings
 from app.logging import configure_logging
+from workers.worker import load_registry, run_worker
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
@@ -106,10 +108,29 @@ def api(host: str | None, port: int | None) -> None:
 
 
 @main.command()
-def worker() -> None:
-    """Run tasks leased from Postgres (not built yet: arrives with the queue-engine issue)."""
-    _start("worker")
-    _fail("the worker is not built yet (queue engine, issue #3)", EXIT_CONFIG)
+@click.option(
+    "--app",
+    "app_spec",
+    default=None,
+    metavar="MODULE:REGISTRY",
+    help="Your handlers: a HandlerRegistry, e.g. mypkg.tasks:registry.",
+)
+@click.option("--concurrency", type=click.IntRange(1, 1000), default=None, help="Tasks at once.")
+@click.option("--worker-id", default=None, help="Name in leases and logs (default host-pid).")
+def worker(app_spec: str | None, concurrency: int | None, worker_id: str | None) -> None:
+    """Run tasks leased from Postgres until SIGTERM/SIGINT (a second signal exits at once)."""
+    settings = _start("worker")
+    try:
+        registry = load_registry(app_spec) if app_spec else None
+        process = build_worker(settings, registry, worker_id=worker_id, concurrency=concurrency)
+    except (ConfigError, ValueError, ImportError) as error:
+        _fail(str(error), EXIT_CONFIG)
+    if not list(process.worker.registry):
+        _fail(
+            "no handlers: pass --app MODULE:REGISTRY, or set DEMO_TASKS_ENABLED=true",
+            EXIT_CONFIG,
+        )
+    _run(run_worker(process))
 
 
 @main.command()

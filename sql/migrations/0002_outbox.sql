@@ -34,3 +34,52 @@ SELECT a.msg_id,
 
 COMMENT ON VIEW outbox_messages IS
     'Outbox events: Pending (waiting for the relay), Published (confirmed by RabbitMQ), SetAside (refused; see error).';
+
+-- Every task event goes to the outbox in the transaction that wrote it: one
+-- statement-level trigger, so no code path can change a task and forget to tell
+-- integrations. The message carries identifiers and status, never the payload.
+-- The same trigger wakes workers (new or returned work) and delivers cancel
+-- requests to the worker running the task.
+CREATE FUNCTION task_events_publish() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_events) THEN
+        RETURN NULL;  -- statement triggers fire for zero rows too
+    END IF;
+    PERFORM pgmq.send_batch(
+        'outbox',
+        ARRAY(
+            SELECT jsonb_build_object(
+                       -- Stable across re-deliveries: derived from (task, sequence).
+                       'eventId', md5(e.task_id::text || '/' || e.sequence)::uuid,
+                       'eventType', e.event_type,
+                       'occurredAt', e.occurred_at,
+                       'tenantId', e.tenant_id,
+                       'taskId', e.task_id,
+                       'sequence', e.sequence,
+                       'traceId', e.trace_id,
+                       'status', e.status,
+                       'type', t.type,
+                       'attempt', t.attempt_count,
+                       'correlationId', t.correlation_id
+                   ) || (e.detail - 'error')
+              FROM new_events e
+              JOIN tasks t ON t.id = e.task_id
+             ORDER BY e.id
+        )
+    );
+    IF EXISTS (SELECT 1 FROM new_events WHERE status IN ('Queued', 'Failed')) THEN
+        PERFORM pg_notify('assistente_tasks', '');
+    END IF;
+    PERFORM pg_notify('assistente_cancel', e.task_id::text)
+       FROM new_events e
+      WHERE e.event_type = 'TaskCancelRequested';
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER task_events_publish
+    AFTER INSERT ON task_events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT
+    EXECUTE FUNCTION task_events_publish();

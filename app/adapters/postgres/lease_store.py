@@ -1,0 +1,131 @@
+"""PgLeaseStore: the worker's side of the tasks table, one statement per batch."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from app.adapters.postgres.queries import query
+from app.application.ports import Artifact, FinishedAttempt, LeasedTask, ProgressUpdate
+from app.domain.enums import CapabilityType
+
+
+class PgLeaseStore:
+    """LeaseStore over a psycopg pool; every write is guarded by the attempt holding the lease."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def lease_available(
+        self, worker_id: str, limit: int, lease_seconds: float
+    ) -> list[LeasedTask]:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                query("task_lease_available"),
+                {"worker_id": worker_id, "limit": limit, "lease_seconds": lease_seconds},
+            )
+            rows = await cur.fetchall()
+        return [_leased(row) for row in rows]
+
+    async def finish_attempts(self, finished: Sequence[FinishedAttempt]) -> set[int]:
+        if not finished:
+            return set()
+        params = {
+            "task_ids": [f.task_id for f in finished],
+            "attempt_ids": [f.attempt_id for f in finished],
+            "task_statuses": [f.task_status.value for f in finished],
+            "attempt_statuses": [f.attempt_status.value for f in finished],
+            "event_types": [f.event_type.value for f in finished],
+            "retry_ats": [f.retry_at for f in finished],
+            "error_codes": [f.error_code for f in finished],
+            "error_details": [f.error_detail for f in finished],
+            "results": [f.result_json for f in finished],
+            "models": [f.usage.model for f in finished],
+            "tokens_in": [f.usage.tokens_in for f in finished],
+            "tokens_out": [f.usage.tokens_out for f in finished],
+            "costs": [f.usage.cost for f in finished],
+            "latencies_ms": [f.usage.latency_ms for f in finished],
+        }
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query("task_finish_attempts"), params)
+            return {row[0] for row in await cursor.fetchall()}
+
+    async def extend_leases(
+        self, leases: Sequence[tuple[uuid.UUID, int]], lease_seconds: float
+    ) -> dict[int, bool]:
+        if not leases:
+            return {}
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                query("task_extend_leases"),
+                {
+                    "task_ids": [task_id for task_id, _ in leases],
+                    "attempt_ids": [attempt_id for _, attempt_id in leases],
+                    "lease_seconds": lease_seconds,
+                },
+            )
+            return {row[0]: row[1] for row in await cursor.fetchall()}
+
+    async def record_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        if not updates:
+            return
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                query("task_record_progress"),
+                {
+                    "task_ids": [u.task_id for u in updates],
+                    "attempt_ids": [u.attempt_id for u in updates],
+                    "progresses": [u.progress for u in updates],
+                    "states": [u.state for u in updates],
+                    "metadata": [Jsonb(dict(u.metadata)) if u.metadata else None for u in updates],
+                },
+            )
+
+    async def add_artifact(self, task_id: uuid.UUID, attempt_id: int, artifact: Artifact) -> bool:
+        size = len(artifact.content.encode()) if artifact.content is not None else None
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                query("task_artifact_add"),
+                {
+                    "task_id": task_id,
+                    "attempt_id": attempt_id,
+                    "kind": artifact.kind,
+                    "name": artifact.name,
+                    "content_type": artifact.content_type,
+                    "content": artifact.content,
+                    "uri": artifact.uri,
+                    "size_bytes": size,
+                },
+            )
+            return await cursor.fetchone() is not None
+
+    async def now(self) -> datetime:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query("database_now"))
+            row = await cursor.fetchone()
+        assert row is not None
+        return row[0]  # type: ignore[no-any-return]
+
+
+def _leased(row: dict[str, Any]) -> LeasedTask:
+    capability = row["capability_type"]
+    return LeasedTask(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        type=row["type"],
+        capability_type=CapabilityType(capability) if capability else None,
+        payload=row["payload"],
+        attempt_id=row["attempt_id"],
+        attempt_no=row["attempt_count"],
+        max_attempts=row["max_attempts"],
+        timeout_seconds=row["timeout_seconds"],
+        retry_policy=row["retry_policy"],
+        trace_id=row["trace_id"],
+        correlation_id=row["correlation_id"],
+    )

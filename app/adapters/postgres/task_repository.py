@@ -1,0 +1,112 @@
+"""PgTaskRepository: tasks as the API and library callers see them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from app.adapters.postgres.queries import query
+from app.application.ports import NewTask, TaskRecord
+from app.domain.enums import CapabilityType, DomainType, ExecutionType, TaskStatus
+
+
+class PgTaskRepository:
+    """TaskRepository over a psycopg pool."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def add_many(self, tasks: Sequence[NewTask]) -> set[uuid.UUID]:
+        if not tasks:
+            return set()
+        params = {
+            "ids": [t.id for t in tasks],
+            "tenant_ids": [t.tenant_id for t in tasks],
+            "types": [t.type for t in tasks],
+            "domain_types": [_value(t.domain_type) for t in tasks],
+            "capability_types": [_value(t.capability_type) for t in tasks],
+            "execution_types": [t.execution_type.value for t in tasks],
+            "priorities": [t.priority for t in tasks],
+            "payloads": [Jsonb(dict(t.payload)) for t in tasks],
+            "idempotency_keys": [t.idempotency_key for t in tasks],
+            "request_hashes": [t.request_hash for t in tasks],
+            "scheduled_ats": [t.scheduled_at for t in tasks],
+            "max_attempts": [t.max_attempts for t in tasks],
+            "timeout_seconds": [t.timeout_seconds for t in tasks],
+            "retry_policies": [
+                Jsonb(dict(t.retry_policy)) if t.retry_policy else None for t in tasks
+            ],
+            "correlation_ids": [t.correlation_id for t in tasks],
+            "trace_ids": [t.trace_id for t in tasks],
+        }
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query("task_enqueue_many"), params)
+            return {row[0] for row in await cursor.fetchall()}
+
+    async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query("task_get"), {"id": task_id, "tenant_id": tenant_id})
+            row = await cur.fetchone()
+        return task_record(row) if row else None
+
+    async def get_by_idempotency_keys(
+        self, tenant_id: uuid.UUID, keys: Sequence[str]
+    ) -> dict[str, TaskRecord]:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                query("task_get_by_idempotency_keys"), {"tenant_id": tenant_id, "keys": list(keys)}
+            )
+            rows = await cur.fetchall()
+        return {row["idempotency_key"]: task_record(row) for row in rows}
+
+    async def request_cancel(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskStatus | None:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                query("task_cancel"), {"id": task_id, "tenant_id": tenant_id}
+            )
+            row = await cursor.fetchone()
+        return TaskStatus(row[1]) if row else None
+
+
+def _value(member: Any) -> str | None:
+    return member.value if member is not None else None
+
+
+def task_record(row: dict[str, Any]) -> TaskRecord:
+    """A `tasks` row (selected with the columns of `task_get`) as a TaskRecord."""
+    return TaskRecord(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        type=row["type"],
+        status=TaskStatus(row["status"]),
+        priority=row["priority"],
+        payload=row["payload"],
+        attempt_count=row["attempt_count"],
+        max_attempts=row["max_attempts"],
+        scheduled_at=row["scheduled_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+        progress=row["progress"],
+        state=row["state"],
+        metadata=row["metadata"],
+        domain_type=DomainType(row["domain_type"]) if row["domain_type"] else None,
+        capability_type=CapabilityType(row["capability_type"]) if row["capability_type"] else None,
+        execution_type=ExecutionType(row["execution_type"]),
+        idempotency_key=row["idempotency_key"],
+        request_hash=row["request_hash"],
+        locked_until=row["locked_until"],
+        locked_by=row["locked_by"],
+        last_error=row["last_error"],
+        timeout_seconds=row["timeout_seconds"],
+        cancel_requested_at=row["cancel_requested_at"],
+        correlation_id=row["correlation_id"],
+        trace_id=row["trace_id"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )

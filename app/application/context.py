@@ -1,0 +1,136 @@
+"""TaskContext: what a handler gets (seed 002), safe to use from a thread handler too."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from app.application.ports import Artifact, LeaseStore, ProgressUpdate, Usage
+from app.domain.errors import NonRetryableError
+
+
+class TaskCancelled(Exception):
+    """Raised by `raise_if_cancelled` when a cancel was requested for the running task."""
+
+
+class TaskContext:
+    """The running attempt as its handler sees it.
+
+    `update` only records the latest values in memory; the worker writes them
+    at most about once a second, so a handler may report progress as often as
+    it likes without a database round trip each time.
+    """
+
+    def __init__(
+        self,
+        *,
+        task_id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        task_type: str,
+        payload: Mapping[str, Any],
+        attempt: int,
+        max_attempts: int,
+        attempt_id: int,
+        trace_id: str | None,
+        correlation_id: str | None,
+        store: LeaseStore,
+    ) -> None:
+        self.task_id = task_id
+        self.tenant_id = tenant_id
+        self.type = task_type
+        self.payload = payload
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.attempt_id = attempt_id
+        self.trace_id = trace_id
+        self.correlation_id = correlation_id
+        self.log = structlog.get_logger("app.task").bind(
+            task_id=str(task_id), tenant_id=str(tenant_id), trace_id=trace_id, task_type=task_type
+        )
+        self._store = store
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+        self._pending: ProgressUpdate | None = None
+        self.usage = Usage()
+
+    # -- progress -----------------------------------------------------------------
+
+    def update(
+        self,
+        state: str | None = None,
+        progress: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record the task's state (a short label), progress (0..100) and metadata."""
+        if progress is not None and not 0 <= progress <= 100:
+            raise ValueError("progress must be between 0 and 100")
+        if state is not None and len(state) > 200:
+            raise ValueError("state must be at most 200 characters")
+        with self._lock:
+            previous = self._pending
+            merged_metadata = dict(previous.metadata or {}) if previous else {}
+            merged_metadata.update(metadata or {})
+            self._pending = ProgressUpdate(
+                self.task_id,
+                self.attempt_id,
+                progress if progress is not None else (previous.progress if previous else None),
+                state if state is not None else (previous.state if previous else None),
+                merged_metadata or None,
+            )
+
+    def take_progress(self) -> ProgressUpdate | None:
+        """Hand the pending update to the worker (and forget it)."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        return pending
+
+    # -- results ------------------------------------------------------------------
+
+    def report_usage(
+        self,
+        *,
+        model: str | None = None,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+        cost: float | None = None,
+        latency_ms: int | None = None,
+    ) -> None:
+        """Record what this attempt cost; stored on its task_attempts row when it ends."""
+        self.usage = Usage(model, tokens_in, tokens_out, cost, latency_ms)
+
+    async def add_artifact(
+        self,
+        kind: str,
+        *,
+        content: str | None = None,
+        uri: str | None = None,
+        name: str | None = None,
+        content_type: str = "text/plain",
+    ) -> None:
+        """Store an output now (text inline, or a URI to a stored file)."""
+        if (content is None) == (uri is None):
+            raise ValueError("an artifact has either content or a uri")
+        stored = await self._store.add_artifact(
+            self.task_id, self.attempt_id, Artifact(kind, content, uri, name, content_type)
+        )
+        if not stored:
+            raise NonRetryableError("the lease on this task was lost", code="LeaseLost")
+
+    # -- cancellation -------------------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        """True once a cancel was requested (or the worker is shutting down)."""
+        return self._cancelled.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """For long loops: stop here if the task should stop."""
+        if self._cancelled.is_set():
+            raise TaskCancelled(str(self.task_id))
+
+    def mark_cancelled(self) -> None:
+        self._cancelled.set()

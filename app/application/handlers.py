@@ -1,0 +1,131 @@
+"""Handlers: the code that does a task's work, registered per task type.
+
+    registry = HandlerRegistry()
+
+    @registry.handler("summarise", timeout=120)
+    async def summarise(ctx: TaskContext) -> dict:
+        ctx.update(state="calling model", progress=10)
+        ...
+
+An `async def` runs on the worker's event loop; a plain `def` runs in a thread
+(`executor="thread"`, the default for sync functions) so it cannot stall the
+loop; `executor="process"` runs a top-level `def f(payload) -> result` in a
+process pool for CPU-bound work (it gets the payload, not the context).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from app.domain.enums import CapabilityType
+from app.domain.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    pass
+
+Executor = Literal["async", "thread", "process"]
+HandlerFunc = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    """A registered handler and how to run it."""
+
+    type: str
+    func: HandlerFunc
+    executor: Executor
+    retry: RetryPolicy | None = None
+    timeout_seconds: float | None = None
+
+
+class HandlerRegistry:
+    """Handlers by task type, with optional fallbacks by CapabilityType."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, HandlerSpec] = {}
+        self._by_capability: dict[CapabilityType, HandlerSpec] = {}
+
+    def handler(
+        self,
+        task_type: str,
+        *,
+        executor: Executor | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[HandlerFunc], HandlerFunc]:
+        """Decorator: register `func` for `task_type`."""
+
+        def register(func: HandlerFunc) -> HandlerFunc:
+            self.register(task_type, func, executor=executor, retry=retry, timeout=timeout)
+            return func
+
+        return register
+
+    def register(
+        self,
+        task_type: str,
+        func: HandlerFunc,
+        *,
+        executor: Executor | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Register `func` for `task_type`; registering a type twice is a mistake."""
+        if task_type in self._by_type:
+            raise ValueError(f"a handler for task type {task_type!r} is already registered")
+        self._by_type[task_type] = HandlerSpec(
+            task_type, func, _executor_for(func, executor), retry, timeout
+        )
+
+    def register_capability(
+        self,
+        capability: CapabilityType,
+        func: HandlerFunc,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Handle tasks of any type with this capability when no type handler matches."""
+        self._by_capability[capability] = HandlerSpec(
+            f"capability:{capability}", func, _executor_for(func, None), retry, timeout
+        )
+
+    def include(self, other: HandlerRegistry) -> None:
+        """Add every handler of `other` (types must not clash)."""
+        for spec in other._by_type.values():
+            self.register(
+                spec.type,
+                spec.func,
+                executor=spec.executor,
+                retry=spec.retry,
+                timeout=spec.timeout_seconds,
+            )
+        for capability, spec in other._by_capability.items():
+            self._by_capability.setdefault(capability, spec)
+
+    def resolve(self, task_type: str, capability: CapabilityType | None) -> HandlerSpec | None:
+        """The handler for a task: by type first, then by capability."""
+        spec = self._by_type.get(task_type)
+        if spec is None and capability is not None:
+            spec = self._by_capability.get(capability)
+        return spec
+
+    def __contains__(self, task_type: object) -> bool:
+        return task_type in self._by_type
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._by_type))
+
+
+def _executor_for(func: HandlerFunc, executor: Executor | None) -> Executor:
+    is_async = inspect.iscoroutinefunction(func)
+    if executor is None:
+        return "async" if is_async else "thread"
+    if executor == "async" and not is_async:
+        raise ValueError(f"{func!r} is not an async function; use executor='thread'")
+    if executor in {"thread", "process"} and is_async:
+        raise ValueError(f"{func!r} is async; run it with executor='async'")
+    return executor

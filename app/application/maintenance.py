@@ -1,0 +1,98 @@
+"""Maintenance: the periodic work, done by one elected leader at a time.
+
+- rescue: tasks whose lease ran out go back to the queue (or to DeadLetter);
+- wake: delayed tasks and retries that came due wake idle workers;
+- prune: finished tasks past their retention are deleted in small batches.
+Each job works in LIMIT batches until a batch comes back short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from app.application.ports import MaintenanceStore
+
+log = structlog.get_logger("app.maintenance")
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceConfig:
+    interval_seconds: float = 1.0
+    prune_every_seconds: float = 60.0
+    retention_seconds: float = 7 * 86_400
+    dead_letter_retention_seconds: float = 30 * 86_400
+    batch_size: int = 500
+
+
+@dataclass(slots=True)
+class MaintenanceCounts:
+    rescued: int = 0
+    pruned: int = 0
+
+
+class Maintenance:
+    """Runs the jobs every interval while this process is the leader."""
+
+    def __init__(self, store: MaintenanceStore, config: MaintenanceConfig | None = None) -> None:
+        self._store = store
+        self.config = config or MaintenanceConfig()
+        self._last_wake: datetime | None = None
+        self._last_prune = 0.0
+        self.is_leader = False
+
+    async def run_once(self, *, prune: bool = True) -> MaintenanceCounts:
+        """One round of every job (the caller must be the leader)."""
+        counts = MaintenanceCounts()
+        counts.rescued = await self._batches(
+            lambda: self._store.rescue_expired(self.config.batch_size)
+        )
+        now = await self._store.now()
+        await self._store.wake_due(self._last_wake or now)
+        self._last_wake = now
+        if prune:
+            counts.pruned = await self._batches(
+                lambda: self._store.prune_finished(
+                    self.config.retention_seconds,
+                    self.config.dead_letter_retention_seconds,
+                    self.config.batch_size,
+                )
+            )
+        if counts.rescued or counts.pruned:
+            log.info("maintenance_round", rescued=counts.rescued, pruned=counts.pruned)
+        return counts
+
+    async def _batches(self, job: Callable[[], Awaitable[int]]) -> int:
+        total = 0
+        while True:
+            done = await job()
+            total += done
+            if done < self.config.batch_size:
+                return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Compete for leadership and work while leading, until `stop` is set."""
+        try:
+            while not stop.is_set():
+                try:
+                    leading = await self._store.try_lead()
+                    if leading != self.is_leader:
+                        log.info("maintenance_leadership", leader=leading)
+                        self.is_leader = leading
+                    if leading:
+                        due = time.monotonic() - self._last_prune >= self.config.prune_every_seconds
+                        await self.run_once(prune=due)
+                        if due:
+                            self._last_prune = time.monotonic()
+                except Exception as error:
+                    log.error("maintenance_failed", error_type=type(error).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.config.interval_seconds)
+        finally:
+            await self._store.resign()

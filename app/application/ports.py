@@ -1,0 +1,240 @@
+"""The ports use cases need, as Protocols, and the plain records that cross them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from app.domain.enums import (
+    AttemptStatus,
+    CapabilityType,
+    DomainType,
+    ExecutionType,
+    TaskStatus,
+)
+from app.domain.events import EventType
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task to insert; the id is chosen before the insert (UUIDv7)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    type: str
+    payload: Mapping[str, Any]
+    priority: int = 5
+    domain_type: DomainType | None = None
+    capability_type: CapabilityType | None = None
+    execution_type: ExecutionType = ExecutionType.ASYNC
+    max_attempts: int = 3
+    scheduled_at: datetime | None = None
+    timeout_seconds: int | None = None
+    retry_policy: Mapping[str, float] | None = None
+    correlation_id: str | None = None
+    trace_id: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A task as stored."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    type: str
+    status: TaskStatus
+    priority: int
+    payload: Mapping[str, Any]
+    attempt_count: int
+    max_attempts: int
+    scheduled_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    progress: int = 0
+    state: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    domain_type: DomainType | None = None
+    capability_type: CapabilityType | None = None
+    execution_type: ExecutionType = ExecutionType.ASYNC
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    locked_until: datetime | None = None
+    locked_by: str | None = None
+    last_error: str | None = None
+    timeout_seconds: int | None = None
+    cancel_requested_at: datetime | None = None
+    correlation_id: str | None = None
+    trace_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedTask:
+    """A task a worker holds a lease on; `attempt_id` identifies the lease."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    type: str
+    capability_type: CapabilityType | None
+    payload: Mapping[str, Any]
+    attempt_id: int
+    attempt_no: int
+    max_attempts: int
+    timeout_seconds: int | None
+    retry_policy: Mapping[str, float] | None
+    trace_id: str | None
+    correlation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What an attempt cost, when the handler reports it."""
+
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None
+    latency_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedAttempt:
+    """The end of one attempt, ready to be written."""
+
+    task_id: uuid.UUID
+    attempt_id: int
+    task_status: TaskStatus
+    attempt_status: AttemptStatus
+    event_type: EventType
+    retry_at: datetime | None = None
+    error_code: str | None = None
+    error_detail: str | None = None
+    result_json: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressUpdate:
+    """The latest progress of a running task, coalesced since the last flush."""
+
+    task_id: uuid.UUID
+    attempt_id: int
+    progress: int | None
+    state: str | None
+    metadata: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """An output written by a handler while it runs."""
+
+    kind: str
+    content: str | None = None
+    uri: str | None = None
+    name: str | None = None
+    content_type: str = "application/json"
+
+
+class TaskRepository(Protocol):
+    """Tasks as the API and library callers see them."""
+
+    async def add_many(self, tasks: Sequence[NewTask]) -> set[uuid.UUID]:
+        """Insert tasks with their TaskQueued events in one transaction; return the ids
+        actually inserted (a task whose idempotency key was already used is skipped)."""
+        ...
+
+    async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
+        """One task of one tenant, or None."""
+        ...
+
+    async def get_by_idempotency_keys(
+        self, tenant_id: uuid.UUID, keys: Sequence[str]
+    ) -> dict[str, TaskRecord]:
+        """The tasks a tenant created under these keys, by key."""
+        ...
+
+    async def request_cancel(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskStatus | None:
+        """Cancel a waiting task, or flag a running one; the new status, or None if untouched."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """Everything a worker does to the tasks it leases. Every write is guarded by the lease."""
+
+    async def lease_available(
+        self, worker_id: str, limit: int, lease_seconds: float
+    ) -> list[LeasedTask]:
+        """Claim up to `limit` due tasks, highest priority first."""
+        ...
+
+    async def finish_attempts(self, finished: Sequence[FinishedAttempt]) -> set[int]:
+        """Write attempt outcomes; return the attempt ids that still held their lease."""
+        ...
+
+    async def extend_leases(
+        self, leases: Sequence[tuple[uuid.UUID, int]], lease_seconds: float
+    ) -> dict[int, bool]:
+        """Renew leases; return {attempt_id: cancel_requested} for the ones still held."""
+        ...
+
+    async def record_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        """Store coalesced progress of running tasks."""
+        ...
+
+    async def add_artifact(self, task_id: uuid.UUID, attempt_id: int, artifact: Artifact) -> bool:
+        """Store an artifact while the lease is held; False if it no longer is."""
+        ...
+
+    async def now(self) -> datetime:
+        """The database clock, against which leases and schedules are measured."""
+        ...
+
+
+class TaskSignals(Protocol):
+    """Wake-ups from the database: new work, and cancel requests for running tasks."""
+
+    async def listen(
+        self, on_work: Callable[[], None], on_cancel: Callable[[uuid.UUID], None]
+    ) -> None:
+        """Deliver signals until cancelled; reconnects by itself after a failure."""
+        ...
+
+
+class MaintenanceStore(Protocol):
+    """The periodic work the elected leader does."""
+
+    async def try_lead(self) -> bool:
+        """Hold leadership (an advisory lock on a session of its own); True while held."""
+        ...
+
+    async def resign(self) -> None:
+        """Give leadership up."""
+        ...
+
+    async def rescue_expired(self, limit: int) -> int:
+        """Return one batch of tasks whose lease ran out; how many."""
+        ...
+
+    async def wake_due(self, since: datetime) -> None:
+        """Notify workers if delayed tasks came due after `since`."""
+        ...
+
+    async def prune_finished(
+        self, retention_seconds: float, dead_letter_retention_seconds: float, limit: int
+    ) -> int:
+        """Delete one batch of finished tasks past retention; how many."""
+        ...
+
+    async def now(self) -> datetime:
+        """The database clock."""
+        ...
+
+
+Hook = Callable[[], Awaitable[None]]

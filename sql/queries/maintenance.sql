@@ -1,0 +1,88 @@
+-- name: maintenance_try_lead
+-- Become the maintenance leader if no other session is (held until this session ends).
+SELECT pg_try_advisory_lock(hashtext('assistente.maintenance')) AS leader;
+
+-- name: maintenance_resign
+-- Give up maintenance leadership.
+SELECT pg_advisory_unlock(hashtext('assistente.maintenance'));
+
+-- name: task_rescue_expired
+-- Return tasks whose lease ran out: the attempt is Lost and counts; the task is retried at once, dead-lettered when out of attempts, or cancelled if that was asked.
+WITH expired AS (
+    SELECT id, attempt_id, locked_by
+      FROM tasks
+     WHERE status IN ('Reserved', 'Running')
+       AND locked_until < now()
+     ORDER BY locked_until
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+), rescued AS (
+    UPDATE tasks t
+       SET status = CASE WHEN t.cancel_requested_at IS NOT NULL THEN 'Cancelled'
+                         WHEN t.attempt_count >= t.max_attempts THEN 'DeadLetter'
+                         ELSE 'Failed' END::task_status,
+           scheduled_at = now(),
+           finished_at = CASE WHEN t.cancel_requested_at IS NOT NULL
+                                OR t.attempt_count >= t.max_attempts THEN now() END,
+           last_error = 'lease expired: worker ' || e.locked_by || ' stopped reporting',
+           locked_by = NULL,
+           locked_until = NULL,
+           attempt_id = NULL,
+           version = t.version + 1,
+           updated_at = now()
+      FROM expired e
+     WHERE t.id = e.id
+    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, e.attempt_id AS lost_attempt_id,
+              e.locked_by AS lost_worker
+), attempts AS (
+    UPDATE task_attempts a
+       SET status = 'Lost',
+           ended_at = now(),
+           error_code = 'LeaseExpired',
+           error_detail = 'worker ' || r.lost_worker || ' stopped renewing its lease'
+      FROM rescued r
+     WHERE a.id = r.lost_attempt_id
+), events AS (
+    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
+    SELECT id, tenant_id, version,
+           CASE status WHEN 'Cancelled' THEN 'TaskCancelled'
+                       WHEN 'DeadLetter' THEN 'TaskDeadLettered'
+                       ELSE 'TaskFailed' END,
+           status, trace_id,
+           jsonb_build_object('attemptStatus', 'Lost', 'errorCode', 'LeaseExpired',
+                              'workerId', lost_worker)
+      FROM rescued
+)
+SELECT id, status FROM rescued;
+
+-- name: task_wake_due
+-- Wake idle workers when delayed tasks or retries have come due since `since`.
+SELECT pg_notify('assistente_tasks', '')
+  FROM (SELECT 1
+          FROM tasks
+         WHERE status IN ('Queued', 'Failed')
+           AND scheduled_at > %(since)s
+           AND scheduled_at <= now()
+         LIMIT 1) AS due;
+
+-- name: task_prune_finished
+-- Delete one batch of finished tasks past their retention (their attempts, artifacts and events go with them).
+WITH doomed AS (
+    SELECT id
+      FROM tasks
+     WHERE finished_at < now() - make_interval(secs => least(%(retention_seconds)s,
+                                                              %(dead_letter_retention_seconds)s))
+       AND finished_at < now() - make_interval(secs => CASE WHEN status = 'DeadLetter'
+                                                             THEN %(dead_letter_retention_seconds)s
+                                                             ELSE %(retention_seconds)s END)
+     ORDER BY finished_at
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+)
+DELETE FROM tasks t
+ USING doomed d
+ WHERE t.id = d.id;
+
+-- name: database_now
+-- The database's clock, which every lease and schedule is measured against.
+SELECT now() AS now;

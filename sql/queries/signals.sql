@@ -1,0 +1,11 @@
+-- name: signals_listen_work
+-- Hear about new or returned work (sent by the task_events trigger and maintenance).
+LISTEN assistente_tasks;
+
+-- name: signals_listen_cancel
+-- Hear about cancel requests for running tasks (payload: the task id).
+LISTEN assistente_cancel;
+
+-- name: signals_ping
+-- Keep-alive probe for long-lived sessions.
+SELECT 1;
