@@ -70,11 +70,11 @@ SELECT pg_notify('assistente_tasks', '')
 WITH doomed AS (
     SELECT id
       FROM tasks
-     WHERE finished_at < now() - make_interval(secs => least(%(retention_seconds)s,
-                                                              %(dead_letter_retention_seconds)s))
+     WHERE finished_at < now() - make_interval(secs => least(%(retention_seconds)s::float8,
+                                                              %(dead_letter_retention_seconds)s::float8))
        AND finished_at < now() - make_interval(secs => CASE WHEN status = 'DeadLetter'
-                                                             THEN %(dead_letter_retention_seconds)s
-                                                             ELSE %(retention_seconds)s END)
+                                                             THEN %(dead_letter_retention_seconds)s::float8
+                                                             ELSE %(retention_seconds)s::float8 END)
      ORDER BY finished_at
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
