@@ -25,6 +25,7 @@ from app.bootstrap import (
 )
 from app.config import Settings, load_settings
 from app.logging import configure_logging
+from workers.signals import run_until_signalled
 from workers.worker import load_registry, run_worker
 
 EXIT_CONFIG = 2
@@ -100,9 +101,12 @@ def api(host: str | None, port: int | None) -> None:
         services = build_services(settings, process="api")
     except ConfigError as error:
         _fail(str(error), EXIT_CONFIG)
+    app = build_api(services)
     _run(
-        serve_api(
-            build_api(services), host=host or settings.api_host, port=port or settings.api_port
+        run_until_signalled(
+            lambda stop: serve_api(
+                app, host=host or settings.api_host, port=port or settings.api_port, stop=stop
+            )
         )
     )
 
@@ -130,7 +134,7 @@ def worker(app_spec: str | None, concurrency: int | None, worker_id: str | None)
             "no handlers: pass --app MODULE:REGISTRY, or set DEMO_TASKS_ENABLED=true",
             EXIT_CONFIG,
         )
-    _run(run_worker(process))
+    _run(run_until_signalled(lambda stop: run_worker(process, stop)))
 
 
 @main.command()
@@ -143,7 +147,7 @@ def relay() -> None:
 @main.command()
 @_host_port
 def dev(host: str | None, port: int | None) -> None:
-    """Run everything for local work: embedded Postgres if needed, migrations, the API."""
+    """Run everything for local work: embedded Postgres if needed, migrations, API and worker."""
     settings = _start("dev")
     log = structlog.get_logger("app.dev")
     if settings.database_url is None:
@@ -161,16 +165,19 @@ def dev(host: str | None, port: int | None) -> None:
         click.echo("RabbitMQ answers at AMQP_URL.")
     else:
         click.echo("RabbitMQ is not reachable: events stay in the outbox until a relay runs.")
-    click.echo("Worker and relay are not built yet (issues #3 and #5): serving the API only.")
+    click.echo("The relay is not built yet (issue #5): events wait in the outbox.")
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
-    click.echo(f"API on http://{bind_host}:{bind_port}  (Ctrl+C stops)")
-    _run(
-        serve_api(
-            build_api(build_services(settings, process="api", url=url)),
-            host=bind_host,
-            port=bind_port,
+    app = build_api(build_services(settings, process="api", url=url))
+    worker_process = build_worker(settings, url=url)
+    click.echo(f"API on http://{bind_host}:{bind_port}, worker running  (Ctrl+C stops)")
+
+    async def serve_all(stop: asyncio.Event) -> None:
+        await asyncio.gather(
+            serve_api(app, host=bind_host, port=bind_port, stop=stop),
+            run_worker(worker_process, stop),
         )
-    )
+
+    _run(run_until_signalled(serve_all))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.api.test_health import free_port
@@ -54,6 +55,26 @@ def test_production_refuses_to_start_without_a_database(tmp_path: Path) -> None:
     assert "DATABASE_URL is required" in result.stderr
 
 
+def assert_dev_worker_runs_tasks(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        tenant = conn.execute("INSERT INTO tenants (name) VALUES ('dev') RETURNING id").fetchone()
+        assert tenant is not None
+        task = conn.execute(
+            "INSERT INTO tasks (tenant_id, type) VALUES (%s, 'demo.noop') RETURNING id",
+            (tenant[0],),
+        ).fetchone()
+        assert task is not None
+        deadline = time.monotonic() + 10
+        status = None
+        while time.monotonic() < deadline and status != "Succeeded":
+            row = conn.execute(
+                "SELECT status::text FROM tasks WHERE id = %s", (task[0],)
+            ).fetchone()
+            status = row[0] if row else None
+            time.sleep(0.1)
+        assert status == "Succeeded"
+
+
 @pytest.mark.slow
 def test_dev_without_database_url_serves_health_within_15_seconds(tmp_path: Path) -> None:
     port = free_port()
@@ -79,6 +100,7 @@ def test_dev_without_database_url_serves_health_within_15_seconds(tmp_path: Path
             time.sleep(0.2)
         elapsed = time.monotonic() - started
         assert status == 200, f"no healthy answer in {elapsed:.1f}s"
+        assert_dev_worker_runs_tasks(f"postgresql://postgres:@/postgres?host={tmp_path / 'pg'}")
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
