@@ -7,6 +7,7 @@ import time: pools are created closed and opened when a process starts serving.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from app.adapters.postgres.migrator import MigrationError, MigrationReport, migr
 from app.adapters.postgres.pool import create_pool, open_pool
 from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.task_signals import PgTaskSignals
+from app.adapters.postgres.tenant_repository import PgTenantRepository
 from app.api import create_app
 from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
@@ -45,6 +47,7 @@ __all__ = [
     "embedded_database_url",
     "rabbitmq_reachable",
     "run_migrations",
+    "tenant_repository",
 ]
 
 
@@ -143,6 +146,14 @@ class WorkerProcess:
     worker: Worker
     maintenance: Maintenance
 
+    async def run(self, stop: asyncio.Event) -> None:
+        """Open the pool, run worker and maintenance until `stop` is set, close the pool."""
+        await self.services.start()
+        try:
+            await asyncio.gather(self.worker.run(stop), self.maintenance.run(stop))
+        finally:
+            await self.services.stop()
+
 
 def build_worker(
     settings: Settings,
@@ -184,3 +195,8 @@ def build_worker(
         MaintenanceConfig(retention_seconds=settings.retention_days * 86_400),
     )
     return WorkerProcess(services, worker, maintenance)
+
+
+def tenant_repository(services: Services) -> PgTenantRepository:
+    """Tenants over the services' pool."""
+    return PgTenantRepository(services.pool)

@@ -26,8 +26,4 @@ def load_registry(spec: str) -> HandlerRegistry:
 
 async def run_worker(process: WorkerProcess, stop: asyncio.Event) -> None:
     """Run worker and maintenance until `stop` is set."""
-    await process.services.start()
-    try:
-        await asyncio.gather(process.worker.run(stop), process.maintenance.run(stop))
-    finally:
-        await process.services.stop()
+    await process.run(stop)

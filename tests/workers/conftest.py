@@ -71,7 +71,6 @@ class RunningWorker:
         self.stop_event.set()
         assert self.runner is not None
         await asyncio.wait_for(self.runner, timeout=30)
-        await self.process.services.stop()
 
 
 StartWorker = Callable[..., Awaitable[RunningWorker]]
@@ -85,11 +84,7 @@ async def start_worker(database_url: str, tmp_path: Any) -> AsyncIterator[StartW
     async def start(registry: HandlerRegistry | None = None, **overrides: Any) -> RunningWorker:
         settings = fast_settings(log_dir=tmp_path, **overrides)
         running = RunningWorker(build_worker(settings, registry, url=database_url))
-        await running.process.services.start()
-        running.runner = asyncio.gather(
-            running.process.worker.run(running.stop_event),
-            running.process.maintenance.run(running.stop_event),
-        )
+        running.runner = asyncio.create_task(running.process.run(running.stop_event))
         started.append(running)
         return running
 

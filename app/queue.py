@@ -1,0 +1,100 @@
+"""The library entry point: enqueue tasks and run workers from your own Python code."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from app.application.context import TaskCancelled, TaskContext
+from app.application.handlers import HandlerRegistry
+from app.application.ports import TaskRecord
+from app.application.tasks import EnqueueTask, cancel_task, enqueue_task, enqueue_tasks
+from app.bootstrap import Services, build_services, build_worker, tenant_repository
+from app.config import Settings, load_settings
+from app.domain.enums import TaskStatus
+from app.domain.errors import NonRetryableError, RetryableError
+from app.domain.retry import RetryPolicy
+
+__all__ = [
+    "EnqueueTask",
+    "HandlerRegistry",
+    "NonRetryableError",
+    "Queue",
+    "RetryPolicy",
+    "RetryableError",
+    "TaskCancelled",
+    "TaskContext",
+    "TaskStatus",
+]
+
+
+class Queue:
+    """A connection pool to the queue's database and the operations on it."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, database_url: str, *, settings: Settings | None = None
+    ) -> AsyncIterator[Queue]:
+        """Open a pool to a migrated database (run `assistente migrate` first)."""
+        services = build_services(
+            settings or load_settings(database_url=database_url),
+            process="library",
+            url=database_url,
+        )
+        await services.start()
+        try:
+            yield cls(services)
+        finally:
+            await services.stop()
+
+    async def ensure_tenant(self, name: str) -> uuid.UUID:
+        """The id of the tenant called `name`, created if new."""
+        return await tenant_repository(self._services).ensure(name)
+
+    async def enqueue(
+        self,
+        tenant_id: uuid.UUID,
+        task_type: str,
+        payload: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> uuid.UUID:
+        """Add one task; `options` are the fields of `EnqueueTask` (priority, max_attempts, …)."""
+        command = EnqueueTask(tenant_id=tenant_id, type=task_type, payload=payload or {}, **options)
+        return (await enqueue_task(command, tasks=self._services.tasks)).task_id
+
+    async def enqueue_many(self, commands: Sequence[EnqueueTask]) -> list[uuid.UUID]:
+        """Add several tasks in one transaction (all or nothing)."""
+        return [r.task_id for r in await enqueue_tasks(commands, tasks=self._services.tasks)]
+
+    async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
+        """A task as stored, or None."""
+        return await self._services.tasks.get(tenant_id, task_id)
+
+    async def cancel(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskStatus:
+        """Cancel a waiting task now, or ask the worker running it to stop."""
+        return await cancel_task(tenant_id, task_id, tasks=self._services.tasks)
+
+    async def run_worker(
+        self,
+        registry: HandlerRegistry,
+        *,
+        stop: asyncio.Event,
+        concurrency: int | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        """Run `registry`'s handlers until `stop` is set, then shut down gracefully."""
+        process = build_worker(
+            self._services.settings,
+            registry,
+            url=self._services.url,
+            worker_id=worker_id,
+            concurrency=concurrency,
+        )
+        await process.run(stop)
