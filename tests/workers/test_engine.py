@@ -309,3 +309,49 @@ async def test_every_recorded_state_change_is_allowed_by_the_state_machine(
         assert statuses[0] is TaskStatus.QUEUED
         for before, after in itertools.pairwise(statuses):
             assert before == after or can_transition(before, after), (task_id, statuses)
+
+
+async def test_usage_and_artifacts_reported_by_a_handler_are_recorded(
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker
+) -> None:
+    registry = HandlerRegistry()
+
+    @registry.handler("test.ai")
+    async def ai(ctx: TaskContext) -> dict[str, str]:
+        ctx.report_usage(
+            model="gpt-4o-mini", tokens_in=120, tokens_out=30, cost=0.0009, latency_ms=850
+        )
+        await ctx.add_artifact("text", content="a summary", name="summary.txt")
+        await ctx.add_artifact("link", uri="https://example.invalid/report.pdf")
+        return {"label": "ok"}
+
+    [task_id] = await enqueue("test.ai")
+    await start_worker(registry)
+    await wait_for_status(conn, [task_id], {"Succeeded"})
+    cursor = await conn.execute(
+        "SELECT model, tokens_in, tokens_out, cost::float, latency_ms, worker_id IS NOT NULL "
+        "FROM task_attempts WHERE task_id = %s",
+        (task_id,),
+    )
+    assert await cursor.fetchall() == [("gpt-4o-mini", 120, 30, 0.0009, 850, True)]
+    cursor = await conn.execute(
+        "SELECT kind, name, content, uri FROM task_artifacts WHERE task_id = %s",
+        (task_id,),
+    )
+    assert sorted(await cursor.fetchall(), key=lambda r: r[0]) == [
+        ("link", None, None, "https://example.invalid/report.pdf"),
+        ("result", "result.json", '{"label": "ok"}', None),
+        ("text", "summary.txt", "a summary", None),
+    ]
+
+
+async def test_the_attempt_latency_is_measured_when_the_handler_does_not_report_it(
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker
+) -> None:
+    [task_id] = await enqueue("demo.sleep", payload={"seconds": 0.3})
+    await start_worker()
+    await wait_for_status(conn, [task_id], {"Succeeded"})
+    row = await (
+        await conn.execute("SELECT latency_ms FROM task_attempts WHERE task_id = %s", (task_id,))
+    ).fetchone()
+    assert row is not None and 280 <= row[0] < 2000
