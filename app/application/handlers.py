@@ -113,6 +113,11 @@ class HandlerRegistry:
             spec = self._by_capability.get(capability)
         return spec
 
+    def needs_process_pool(self) -> bool:
+        """Whether any handler runs in a process pool."""
+        specs = [*self._by_type.values(), *self._by_capability.values()]
+        return any(spec.executor == "process" for spec in specs)
+
     def __contains__(self, task_type: object) -> bool:
         return task_type in self._by_type
 

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -72,7 +72,9 @@ class Worker:
         self.config = config
         self._store = store
         self._signals = signals
-        self._process_pool = process_pool
+        # CPU-bound handlers get processes of their own, so they never stall this loop.
+        self._owns_pool = process_pool is None and registry.needs_process_pool()
+        self._process_pool = ProcessPoolExecutor() if self._owns_pool else process_pool
         self._running: dict[int, RunningAttempt] = {}
         self._by_task: dict[uuid.UUID, RunningAttempt] = {}
         self._work_signal = asyncio.Event()
@@ -111,6 +113,8 @@ class Worker:
                 await asyncio.wait_for(flusher, timeout=FINAL_FLUSH_SECONDS)
             except TimeoutError:
                 log.error("outcomes_not_written", count=len(self._finished))
+            if self._owns_pool and self._process_pool is not None:
+                self._process_pool.shutdown(wait=False, cancel_futures=True)
         log.info("worker_stopped", worker_id=self.config.worker_id, completed=self.completed)
 
     async def _drain(self) -> None:

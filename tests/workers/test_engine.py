@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import os
 import time
 import uuid
 from datetime import timedelta
@@ -272,8 +274,8 @@ async def test_a_thread_handler_does_not_stall_the_event_loop(
     await wait_for_status(conn, [slow], {"Succeeded"})
 
 
-def cpu_bound_square(payload: dict[str, Any]) -> int:
-    return sum(i * i for i in range(int(payload["n"])))
+def cpu_bound_square(payload: dict[str, Any]) -> dict[str, int]:
+    return {"sum": sum(i * i for i in range(int(payload["n"]))), "pid": os.getpid()}
 
 
 async def test_a_process_handler_runs_in_a_process_pool(
@@ -285,7 +287,10 @@ async def test_a_process_handler_runs_in_a_process_pool(
     await start_worker(registry)
     await wait_for_status(conn, [task_id], {"Succeeded"})
     cursor = await conn.execute("SELECT content FROM task_artifacts WHERE task_id = %s", (task_id,))
-    assert await cursor.fetchall() == [(str(sum(i * i for i in range(1000))),)]
+    [(content,)] = await cursor.fetchall()
+    result = json.loads(content)
+    assert result["sum"] == sum(i * i for i in range(1000))
+    assert result["pid"] != os.getpid()  # it ran in another process
 
 
 async def test_every_recorded_state_change_is_allowed_by_the_state_machine(
