@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -57,8 +58,14 @@ def register_problem_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:
-        # The stack trace goes to the log under the trace id; the client gets no internals.
-        log.exception("unhandled_error", path=request.path, error_type=type(error).__name__)
+        # The stack goes to the log under the trace id, without the exception's message
+        # (it may quote request data); the client gets no internals at all.
+        log.error(
+            "unhandled_error",
+            path=request.path,
+            error_type=type(error).__name__,
+            stack="".join(traceback.format_tb(error.__traceback__)),
+        )
         return problem_response(
             500, detail="An unexpected error occurred. Quote the traceId when reporting it."
         )

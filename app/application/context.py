@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Mapping
@@ -68,8 +69,15 @@ class TaskContext:
         """Record the task's state (a short label), progress (0..100) and metadata."""
         if progress is not None and not 0 <= progress <= 100:
             raise ValueError("progress must be between 0 and 100")
-        if state is not None and len(state) > 200:
-            raise ValueError("state must be at most 200 characters")
+        if state is not None and (len(state) > 200 or "\x00" in state):
+            raise ValueError("state must be at most 200 characters, without NUL")
+        if metadata is not None:
+            try:
+                encoded = json.dumps(dict(metadata))
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"metadata must be JSON: {error}") from error
+            if "\\u0000" in encoded:
+                raise ValueError("metadata must not contain NUL characters")
         with self._lock:
             previous = self._pending
             merged_metadata = dict(previous.metadata or {}) if previous else {}

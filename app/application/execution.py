@@ -7,17 +7,23 @@ import enum
 import json
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
+
+import structlog
 
 from app.application.context import TaskCancelled, TaskContext
 from app.application.handlers import HandlerRegistry, HandlerSpec
-from app.application.ports import FinishedAttempt, LeasedTask
+from app.application.ports import FinishedAttempt, LeasedTask, Usage
 from app.domain import outcome as outcomes
 from app.domain.errors import NonRetryableError
 from app.domain.outcome import Outcome
-from app.domain.retry import RetryPolicy
+from app.domain.retry import RetryPolicy, policy_from_mapping
+
+log = structlog.get_logger("app.worker")
+
+INT32_MAX = 2**31 - 1
+MAX_COST = 10**8 - 1  # numeric(14, 6)
 
 
 class StopReason(enum.Enum):
@@ -37,29 +43,42 @@ class RunningAttempt:
     handle: asyncio.Task[FinishedAttempt | None] | None = None
     stop_reason: StopReason | None = None
     started: float = field(default_factory=time.monotonic)
+    # Set once the handler has been entered; before that, cancelling the asyncio task
+    # would skip the code that reports the outcome.
+    entered: bool = False
+    # Set once the outcome is decided: from then on nothing may interrupt it.
+    settled: bool = False
 
     def interrupt(self, reason: StopReason) -> None:
         """Stop the handler (the first reason wins)."""
+        if self.settled:
+            return
         if self.stop_reason is None:
             self.stop_reason = reason
         self.context.mark_cancelled()
-        if self.handle is not None and not self.handle.done():
+        if self.entered and self.handle is not None and not self.handle.done():
             self.handle.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class Executors:
+    """Where sync handlers run: threads sized to the worker, processes for CPU work."""
+
+    threads: Executor | None = None
+    processes: Executor | None = None
 
 
 def retry_policy_for(
     task: LeasedTask, spec: HandlerSpec | None, default: RetryPolicy
 ) -> RetryPolicy:
     """Per-task policy beats the handler's, which beats the worker default."""
+    base = spec.retry if spec and spec.retry else default
     if task.retry_policy:
-        base = spec.retry if spec and spec.retry else default
-        return RetryPolicy(
-            base_seconds=float(task.retry_policy.get("baseSeconds", base.base_seconds)),
-            factor=float(task.retry_policy.get("factor", base.factor)),
-            max_seconds=float(task.retry_policy.get("maxSeconds", base.max_seconds)),
-            jitter=base.jitter,
-        )
-    return spec.retry if spec and spec.retry else default
+        try:
+            return policy_from_mapping(task.retry_policy, base)
+        except ValueError:
+            log.warning("bad_retry_policy_ignored", task_id=str(task.id))
+    return base
 
 
 def timeout_for(task: LeasedTask, spec: HandlerSpec | None, default: float) -> float:
@@ -70,23 +89,67 @@ def timeout_for(task: LeasedTask, spec: HandlerSpec | None, default: float) -> f
     return default
 
 
-async def invoke(spec: HandlerSpec, context: TaskContext, process_pool: Executor | None) -> Any:
-    """Call the handler the way it was registered to run."""
+async def invoke(spec: HandlerSpec, context: TaskContext, executors: Executors) -> Any:
+    """Call the handler the way it was registered to run.
+
+    A thread or a process cannot be stopped from outside: when the attempt is
+    interrupted, the context is marked cancelled and the attempt ends only when the
+    function returns, so its lease is held (and the task not run elsewhere) until then.
+    """
     if spec.executor == "async":
         return await spec.func(context)
-    if spec.executor == "thread":
-        return await asyncio.to_thread(spec.func, context)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(process_pool, spec.func, dict(context.payload))
+    if spec.executor == "thread":
+        future = loop.run_in_executor(executors.threads, spec.func, context)
+    else:
+        future = loop.run_in_executor(executors.processes, spec.func, dict(context.payload))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        context.mark_cancelled()
+        while not future.done():
+            try:
+                await asyncio.shield(future)
+            except asyncio.CancelledError:
+                continue
+            except Exception:
+                break
+        raise
+
+
+def clean_text(text: str | None, limit: int | None = None) -> str | None:
+    """Text Postgres accepts: no NUL, no lone surrogates, optionally cut to `limit`."""
+    if text is None:
+        return None
+    cleaned = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return cleaned[:limit] if limit else cleaned
 
 
 def encode_result(result: Any) -> str | None:
     if result is None:
         return None
     try:
-        return json.dumps(result, default=str, ensure_ascii=False)
+        return clean_text(json.dumps(result, default=str, ensure_ascii=False))
     except (TypeError, ValueError) as error:
         raise NonRetryableError(f"the handler's result is not JSON: {error}") from error
+
+
+def clean_usage(usage: Usage, measured_ms: int) -> Usage:
+    """Usage that fits the attempt row's columns; nonsense becomes NULL, never a failed write."""
+
+    def count(value: int | None) -> int | None:
+        return value if isinstance(value, int) and 0 <= value <= INT32_MAX else None
+
+    cost = usage.cost
+    if not isinstance(cost, int | float) or not 0 <= cost <= MAX_COST:
+        cost = None
+    return Usage(
+        model=clean_text(usage.model, 200),
+        tokens_in=count(usage.tokens_in),
+        tokens_out=count(usage.tokens_out),
+        cost=cost,
+        latency_ms=count(usage.latency_ms) if usage.latency_ms is not None else measured_ms,
+    )
 
 
 async def run_attempt(
@@ -95,14 +158,16 @@ async def run_attempt(
     registry: HandlerRegistry,
     default_timeout: float,
     default_retry: RetryPolicy,
-    process_pool: Executor | None,
-    clock: Any,
+    executors: Executors,
 ) -> FinishedAttempt | None:
     """Execute one leased task; None when the lease was lost (nothing may be written)."""
     task, context = running.task, running.context
     spec = registry.resolve(task.type, task.capability_type)
     result_json: str | None = None
+    running.entered = True
     try:
+        if running.stop_reason is not None:
+            raise TaskCancelled(str(task.id))  # interrupted before it began
         if spec is None:
             raise NonRetryableError(
                 f"no handler is registered for task type {task.type!r}", code="NoHandler"
@@ -110,7 +175,7 @@ async def run_attempt(
         timeout = timeout_for(task, spec, default_timeout)
         try:
             async with asyncio.timeout(timeout):
-                result = await invoke(spec, context, process_pool)
+                result = await invoke(spec, context, executors)
         except TimeoutError as error:
             raise TimeoutError(f"the task ran past its {timeout:g}s timeout") from error
         result_json = encode_result(result)
@@ -124,34 +189,45 @@ async def run_attempt(
             return None
         outcome = outcomes.CANCELLED if reason is StopReason.CANCEL_REQUESTED else outcomes.RELEASED
     except Exception as error:
-        now: datetime = await clock()
-        outcome = outcomes.failed(
-            error,
-            attempt_no=task.attempt_no,
-            max_attempts=task.max_attempts,
-            policy=retry_policy_for(task, spec, default_retry),
-            now=now,
-        )
-        context.log.warning(
-            "task_attempt_failed",
-            attempt=task.attempt_no,
-            error_code=outcome.error_code,
-            error_type=type(error).__name__,
-            next_status=str(outcome.task_status),
-            retry_at=outcome.retry_at.isoformat() if outcome.retry_at else None,
-        )
-    usage = context.usage
-    if usage.latency_ms is None:
-        usage = replace(usage, latency_ms=int((time.monotonic() - running.started) * 1000))
+        outcome = failure_outcome(error, task, spec, default_retry)
+    running.settled = True
+    measured_ms = int((time.monotonic() - running.started) * 1000)
     return FinishedAttempt(
         task_id=task.id,
         attempt_id=task.attempt_id,
         task_status=outcome.task_status,
         attempt_status=outcome.attempt_status,
         event_type=outcome.event_type,
-        retry_at=outcome.retry_at,
-        error_code=outcome.error_code,
-        error_detail=outcome.error_detail,
+        retry_delay=outcome.retry_delay,
+        error_code=clean_text(outcome.error_code, 100),
+        error_detail=clean_text(outcome.error_detail),
         result_json=result_json,
-        usage=usage,
+        usage=clean_usage(context.usage, measured_ms),
     )
+
+
+def failure_outcome(
+    error: Exception, task: LeasedTask, spec: HandlerSpec | None, default_retry: RetryPolicy
+) -> Outcome:
+    """The outcome of a failed attempt; never raises, so no failure goes unrecorded."""
+    try:
+        outcome = outcomes.failed(
+            error,
+            attempt_no=task.attempt_no,
+            max_attempts=task.max_attempts,
+            policy=retry_policy_for(task, spec, default_retry),
+        )
+    except Exception:  # a broken policy must not lose the attempt: use the default one
+        outcome = outcomes.failed(
+            error, attempt_no=task.attempt_no, max_attempts=task.max_attempts, policy=default_retry
+        )
+    log.warning(
+        "task_attempt_failed",
+        task_id=str(task.id),
+        attempt=task.attempt_no,
+        error_code=outcome.error_code,
+        error_type=type(error).__name__,
+        next_status=str(outcome.task_status),
+        retry_in_seconds=round(outcome.retry_delay, 3) if outcome.retry_delay is not None else None,
+    )
+    return outcome

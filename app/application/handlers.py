@@ -113,10 +113,10 @@ class HandlerRegistry:
             spec = self._by_capability.get(capability)
         return spec
 
-    def needs_process_pool(self) -> bool:
-        """Whether any handler runs in a process pool."""
+    def uses(self, executor: Executor) -> bool:
+        """Whether any handler runs on `executor` ("async", "thread" or "process")."""
         specs = [*self._by_type.values(), *self._by_capability.values()]
-        return any(spec.executor == "process" for spec in specs)
+        return any(spec.executor == executor for spec in specs)
 
     def __contains__(self, task_type: object) -> bool:
         return task_type in self._by_type

@@ -113,7 +113,7 @@ class FinishedAttempt:
     task_status: TaskStatus
     attempt_status: AttemptStatus
     event_type: EventType
-    retry_at: datetime | None = None
+    retry_delay: float | None = None
     error_code: str | None = None
     error_detail: str | None = None
     result_json: str | None = None

@@ -5,8 +5,9 @@ Four loops share one event loop:
   nothing is due, sleep until a NOTIFY, the poll interval, or a retry this worker
   scheduled comes due;
 - finishing: outcomes queue up and are written in batches, one statement each;
-- keeping: every `heartbeat` extends the leases held, stops handlers whose lease
-  was lost or whose cancel was requested, and writes coalesced progress;
+- keeping: every `heartbeat` renews the leases held (running tasks and outcomes not
+  yet written), stops handlers whose lease was lost or whose cancel was requested,
+  and writes coalesced progress;
 - listening: NOTIFY wake-ups and instant cancel requests.
 """
 
@@ -15,15 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import traceback
 import uuid
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import structlog
 
 from app.application.context import TaskContext
-from app.application.execution import RunningAttempt, StopReason, run_attempt
+from app.application.execution import Executors, RunningAttempt, StopReason, run_attempt
 from app.application.handlers import HandlerRegistry
 from app.application.ports import FinishedAttempt, LeasedTask, LeaseStore, TaskSignals
 from app.domain.retry import RetryPolicy
@@ -35,6 +36,9 @@ ERROR_BACKOFF_START = 0.2
 ERROR_BACKOFF_MAX = 5.0
 # On shutdown, how long to keep trying to write the last outcomes.
 FINAL_FLUSH_SECONDS = 15.0
+# An outcome the database refuses this many times on its own is given up (the lease
+# then runs out and the task is retried elsewhere), so it cannot block the others.
+MAX_WRITE_TRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,14 @@ class WorkerConfig:
         return self.lease_seconds / 3
 
 
+@dataclass(slots=True)
+class PendingOutcome:
+    """An outcome waiting to be written, and how often writing it failed."""
+
+    finished: FinishedAttempt
+    failures: int = 0
+
+
 class Worker:
     """Runs tasks until `stop` is set, then shuts down gracefully."""
 
@@ -66,20 +78,24 @@ class Worker:
         store: LeaseStore,
         signals: TaskSignals,
         config: WorkerConfig,
-        process_pool: Executor | None = None,
     ) -> None:
         self.registry = registry
         self.config = config
         self._store = store
         self._signals = signals
-        # CPU-bound handlers get processes of their own, so they never stall this loop.
-        self._owns_pool = process_pool is None and registry.needs_process_pool()
-        self._process_pool = ProcessPoolExecutor() if self._owns_pool else process_pool
+        # Sync handlers get threads sized to the worker, CPU-bound ones processes of
+        # their own, so neither stalls this loop.
+        self._executors = Executors(
+            threads=ThreadPoolExecutor(config.concurrency, thread_name_prefix="handler")
+            if registry.uses("thread")
+            else None,
+            processes=ProcessPoolExecutor() if registry.uses("process") else None,
+        )
         self._running: dict[int, RunningAttempt] = {}
         self._by_task: dict[uuid.UUID, RunningAttempt] = {}
+        self._unwritten: dict[int, PendingOutcome] = {}
         self._work_signal = asyncio.Event()
         self._slot_freed = asyncio.Event()
-        self._finished: list[FinishedAttempt] = []
         self._finished_signal = asyncio.Event()
         self._next_retry_at: float | None = None
         self.completed = 0
@@ -102,9 +118,6 @@ class Worker:
             await self._claim_loop(stop)
             await self._drain()
         finally:
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
             # Let the flusher write every outcome; if the database stays away, give up
             # after a while: those tasks run again once their leases run out.
             closing.set()
@@ -112,22 +125,25 @@ class Worker:
             try:
                 await asyncio.wait_for(flusher, timeout=FINAL_FLUSH_SECONDS)
             except TimeoutError:
-                log.error("outcomes_not_written", count=len(self._finished))
-            if self._owns_pool and self._process_pool is not None:
-                self._process_pool.shutdown(wait=False, cancel_futures=True)
+                log.error("outcomes_not_written", count=len(self._unwritten))
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            for executor in (self._executors.threads, self._executors.processes):
+                if executor is not None:
+                    executor.shutdown(wait=False, cancel_futures=True)
         log.info("worker_stopped", worker_id=self.config.worker_id, completed=self.completed)
 
     async def _drain(self) -> None:
         handles = [r.handle for r in self._running.values() if r.handle]
-        if handles:
-            log.info(
-                "worker_draining", running=len(handles), grace_seconds=self.config.shutdown_grace
-            )
-            _, pending = await asyncio.wait(handles, timeout=self.config.shutdown_grace)
-            for running in list(self._running.values()):
-                running.interrupt(StopReason.SHUTDOWN)
-            if pending:
-                await asyncio.wait(pending, timeout=5)
+        if not handles:
+            return
+        log.info("worker_draining", running=len(handles), grace_seconds=self.config.shutdown_grace)
+        _, pending = await asyncio.wait(handles, timeout=self.config.shutdown_grace)
+        for running in list(self._running.values()):
+            running.interrupt(StopReason.SHUTDOWN)
+        if pending:
+            await asyncio.wait(pending, timeout=5)
 
     # -- claiming -------------------------------------------------------------------
 
@@ -153,16 +169,16 @@ class Worker:
             for task in leased:
                 self._start(task)
             if len(leased) < free:
-                await _wait_any(stop, self._work_signal, seconds=self._idle_timeout())
+                await _wait_any(stop, self._work_signal, seconds=self._idle_seconds())
 
-    def _idle_timeout(self) -> float:
-        timeout = self.config.poll_interval
+    def _idle_seconds(self) -> float:
+        seconds = self.config.poll_interval
         if self._next_retry_at is not None:
             until_retry = self._next_retry_at - time.monotonic()
             if until_retry <= 0:
                 self._next_retry_at = None
-            timeout = max(0.0, min(timeout, until_retry))
-        return timeout
+            seconds = max(0.0, min(seconds, until_retry))
+        return seconds
 
     def _start(self, task: LeasedTask) -> None:
         context = TaskContext(
@@ -181,38 +197,49 @@ class Worker:
         self._running[task.attempt_id] = running
         self._by_task[task.id] = running
         running.handle = asyncio.create_task(self._execute(running))
+        # Cleanup runs however the task ends, even if it was cancelled before it began.
+        running.handle.add_done_callback(lambda _: self._forget(running))
 
-    async def _execute(self, running: RunningAttempt) -> FinishedAttempt | None:
+    def _forget(self, running: RunningAttempt) -> None:
+        self._running.pop(running.task.attempt_id, None)
+        if self._by_task.get(running.task.id) is running:
+            del self._by_task[running.task.id]
+        self._slot_freed.set()
+
+    async def _execute(self, running: RunningAttempt) -> None:
         structlog.contextvars.bind_contextvars(
             task_id=str(running.task.id),
             tenant_id=str(running.task.tenant_id),
             trace_id=running.task.trace_id,
         )
-        finished: FinishedAttempt | None = None
         try:
             finished = await run_attempt(
                 running,
                 registry=self.registry,
                 default_timeout=self.config.default_timeout,
                 default_retry=self.config.default_retry,
-                process_pool=self._process_pool,
-                clock=self._store.now,
+                executors=self._executors,
             )
-        except Exception as error:  # a bug in the engine must not lose the task silently
-            log.exception("attempt_crashed", error_type=type(error).__name__)
-        finally:
-            self._running.pop(running.task.attempt_id, None)
-            self._by_task.pop(running.task.id, None)
-            self._slot_freed.set()
-        if finished is not None:
-            self._finished.append(finished)
-            self._finished_signal.set()
-            if finished.retry_at is not None:
-                self._remember_retry(finished.retry_at)
-        return finished
+        except Exception as error:  # a bug in the engine: the lease runs out, the task retries
+            log.error(
+                "attempt_crashed",
+                error_type=type(error).__name__,
+                stack="".join(traceback.format_tb(error.__traceback__)),
+            )
+            return
+        if finished is None:
+            return
+        progress = running.context.take_progress()
+        if progress is not None:
+            # A handler's last words (state, metadata) land before its outcome clears the lease.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.record_progress([progress]))
+        self._unwritten[finished.attempt_id] = PendingOutcome(finished)
+        self._finished_signal.set()
+        if finished.retry_delay is not None:
+            self._remember_retry(finished.retry_delay)
 
-    def _remember_retry(self, retry_at: datetime) -> None:
-        delay = max(0.0, (retry_at - datetime.now(retry_at.tzinfo)).total_seconds())
+    def _remember_retry(self, delay: float) -> None:
         due = time.monotonic() + delay
         if self._next_retry_at is None or due < self._next_retry_at:
             self._next_retry_at = due
@@ -220,35 +247,51 @@ class Worker:
     # -- finishing ------------------------------------------------------------------
 
     async def _finish_loop(self, closing: asyncio.Event) -> None:
+        backoff = ERROR_BACKOFF_START
         while True:
             await self._finished_signal.wait()
             self._finished_signal.clear()
-            await self._flush_all()
-            if closing.is_set() and not self._finished:
-                return
-
-    async def _flush_all(self) -> None:
-        backoff = ERROR_BACKOFF_START
-        while self._finished:
-            batch, self._finished = self._finished, []
-            try:
-                applied = await self._store.finish_attempts(batch)
-            except Exception as error:
-                # Keep the outcomes and retry; if the lease runs out meanwhile, the guard
-                # rejects them and the task is retried elsewhere (at-least-once).
-                log.error("finish_failed", error_type=type(error).__name__, pending=len(batch))
-                self._finished = batch + self._finished
+            while self._unwritten:
+                if await self._write_outcomes(list(self._unwritten.values())):
+                    backoff = ERROR_BACKOFF_START
+                    continue
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, ERROR_BACKOFF_MAX)
-                continue
-            self.completed += len(applied)
-            for finished in batch:
-                if finished.attempt_id not in applied:
-                    log.warning(
-                        "stale_outcome_discarded",
-                        task_id=str(finished.task_id),
-                        attempt_id=finished.attempt_id,
-                    )
+            if closing.is_set():
+                return
+
+    async def _write_outcomes(self, batch: list[PendingOutcome]) -> bool:
+        """Write a batch; on failure write its members one by one. False if any failed."""
+        try:
+            applied = await self._store.finish_attempts([p.finished for p in batch])
+        except Exception as error:
+            if len(batch) > 1:
+                results = [await self._write_outcomes([pending]) for pending in batch]
+                return all(results)
+            [pending] = batch
+            pending.failures += 1
+            log.error(
+                "finish_failed",
+                error_type=type(error).__name__,
+                task_id=str(pending.finished.task_id),
+                tries=pending.failures,
+            )
+            if pending.failures >= MAX_WRITE_TRIES:
+                self._unwritten.pop(pending.finished.attempt_id, None)
+                log.error("outcome_abandoned", task_id=str(pending.finished.task_id))
+            return False
+        for pending in batch:
+            attempt_id = pending.finished.attempt_id
+            self._unwritten.pop(attempt_id, None)
+            if attempt_id in applied:
+                self.completed += 1
+            else:
+                log.warning(
+                    "stale_outcome_discarded",
+                    task_id=str(pending.finished.task_id),
+                    attempt_id=attempt_id,
+                )
+        return True
 
     # -- keeping leases -------------------------------------------------------------
 
@@ -256,13 +299,16 @@ class Worker:
         last_heartbeat = time.monotonic()
         while True:
             await asyncio.sleep(self.config.progress_interval)
+            if time.monotonic() - last_heartbeat >= self.config.heartbeat_interval:
+                last_heartbeat = time.monotonic()
+                try:
+                    await self._heartbeat()
+                except Exception as error:
+                    log.error("heartbeat_failed", error_type=type(error).__name__)
             try:
                 await self._flush_progress()
-                if time.monotonic() - last_heartbeat >= self.config.heartbeat_interval:
-                    last_heartbeat = time.monotonic()
-                    await self._heartbeat()
             except Exception as error:
-                log.error("keeper_failed", error_type=type(error).__name__)
+                log.error("progress_failed", error_type=type(error).__name__)
 
     async def _flush_progress(self) -> None:
         updates = [u for r in list(self._running.values()) if (u := r.context.take_progress())]
@@ -270,19 +316,18 @@ class Worker:
             await self._store.record_progress(updates)
 
     async def _heartbeat(self) -> None:
-        held = list(self._running.values())
-        if not held:
+        running = [r for r in self._running.values() if r.handle and not r.handle.done()]
+        leases = [(r.task.id, r.task.attempt_id) for r in running]
+        # Outcomes not yet written still need their lease, or they would be rescued.
+        leases += [(p.finished.task_id, p.finished.attempt_id) for p in self._unwritten.values()]
+        if not leases:
             return
-        renewed = await self._store.extend_leases(
-            [(r.task.id, r.task.attempt_id) for r in held], self.config.lease_seconds
-        )
-        for running in held:
-            if running.handle is None or running.handle.done():
-                continue
-            if running.task.attempt_id not in renewed:
-                running.interrupt(StopReason.LEASE_LOST)
-            elif renewed[running.task.attempt_id]:
-                running.interrupt(StopReason.CANCEL_REQUESTED)
+        renewed = await self._store.extend_leases(leases, self.config.lease_seconds)
+        for attempt in running:
+            if attempt.task.attempt_id not in renewed:
+                attempt.interrupt(StopReason.LEASE_LOST)
+            elif renewed[attempt.task.attempt_id]:
+                attempt.interrupt(StopReason.CANCEL_REQUESTED)
 
     # -- signals --------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 - a return value: Succeeded;
 - a `NonRetryableError`: DeadLetter at once;
 - anything else (a `RetryableError`, a timeout, a network error, an unexpected
-  exception): Failed with a retry at now + backoff, or DeadLetter when the
+  exception): Failed with a retry after the backoff, or DeadLetter when the
   attempts are used up. Unknown errors are retried because most are transient
   and `max_attempts` bounds the cost of being wrong;
 - a cancel request: Cancelled; a graceful shutdown: the task is released to the
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from app.domain.enums import AttemptStatus, TaskStatus
 from app.domain.errors import NonRetryableError, RetryableError, TaskError
@@ -31,7 +30,8 @@ class Outcome:
     task_status: TaskStatus
     attempt_status: AttemptStatus
     event_type: EventType
-    retry_at: datetime | None = None
+    # Seconds from now (the database's now) until the retry; None when there is none.
+    retry_delay: float | None = None
     error_code: str | None = None
     error_detail: str | None = None
 
@@ -66,7 +66,6 @@ def failed(
     attempt_no: int,
     max_attempts: int,
     policy: RetryPolicy,
-    now: datetime,
     rng: random.Random | None = None,
 ) -> Outcome:
     """The outcome of an attempt that raised `error`."""
@@ -88,7 +87,7 @@ def failed(
         TaskStatus.FAILED,
         attempt_status,
         EventType.FAILED,
-        retry_at=now + timedelta(seconds=delay),
+        retry_delay=delay,
         error_code=code,
         error_detail=detail,
     )

@@ -6,8 +6,13 @@ what a given draw means.
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+# No retry waits longer than this, whatever a policy or a server's retry-after says.
+MAX_DELAY_SECONDS = 30 * 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +26,14 @@ class RetryPolicy:
     jitter: float = 0.5
 
     def __post_init__(self) -> None:
+        if not all(map(math.isfinite, (self.base_seconds, self.factor, self.max_seconds))):
+            raise ValueError("backoff values must be finite numbers")
         if self.base_seconds < 0 or self.max_seconds < 0:
             raise ValueError("backoff seconds must not be negative")
-        if self.factor < 1:
-            raise ValueError("backoff factor must be at least 1")
+        if self.base_seconds > MAX_DELAY_SECONDS or self.max_seconds > MAX_DELAY_SECONDS:
+            raise ValueError("backoff seconds must not exceed 30 days")
+        if self.factor < 1 or self.factor > 100:
+            raise ValueError("backoff factor must be between 1 and 100")
         if not 0 <= self.jitter <= 1:
             raise ValueError("jitter must be between 0 and 1")
 
@@ -47,5 +56,28 @@ class RetryPolicy:
         draw = (rng or random).random()
         delay = ceiling * (1 - self.jitter) + ceiling * self.jitter * draw
         if retry_after is not None and retry_after > delay:
-            return retry_after
-        return delay
+            delay = retry_after
+        return min(delay, MAX_DELAY_SECONDS)
+
+
+def policy_from_mapping(values: Mapping[str, object], base: RetryPolicy) -> RetryPolicy:
+    """A policy from `{"baseSeconds", "factor", "maxSeconds"}`, the rest taken from `base`.
+
+    Raises ValueError for unknown keys or values that are not sensible numbers.
+    """
+    unknown = set(values) - {"baseSeconds", "factor", "maxSeconds"}
+    if unknown:
+        raise ValueError(f"unknown retry policy fields: {', '.join(sorted(unknown))}")
+
+    def number(key: str, default: float) -> float:
+        value = values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"retry policy {key} must be a number")
+        return float(value)
+
+    return RetryPolicy(
+        base_seconds=number("baseSeconds", base.base_seconds),
+        factor=number("factor", base.factor),
+        max_seconds=number("maxSeconds", base.max_seconds),
+        jitter=base.jitter,
+    )

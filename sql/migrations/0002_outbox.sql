@@ -68,7 +68,12 @@ BEGIN
              ORDER BY e.id
         )
     );
-    IF EXISTS (SELECT 1 FROM new_events WHERE status IN ('Queued', 'Failed')) THEN
+    -- Wake workers only for work that is due now; later work is woken by its own timer
+    -- (the worker that scheduled a retry, and the maintenance leader's due check).
+    IF EXISTS (SELECT 1
+                 FROM new_events e
+                 JOIN tasks t ON t.id = e.task_id
+                WHERE e.status IN ('Queued', 'Failed') AND t.scheduled_at <= now()) THEN
         PERFORM pg_notify('assistente_tasks', '');
     END IF;
     PERFORM pg_notify('assistente_cancel', e.task_id::text)

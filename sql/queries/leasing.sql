@@ -6,6 +6,7 @@ WITH candidate AS (
      WHERE status IN ('Queued', 'Failed')
        AND scheduled_at <= now()
        AND attempt_count < max_attempts
+       AND cancel_requested_at IS NULL
      ORDER BY priority, scheduled_at
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
@@ -39,23 +40,27 @@ SELECT id, tenant_id, type, capability_type, payload, attempt_id, attempt_count,
  ORDER BY priority, scheduled_at;
 
 -- name: task_finish_attempts
--- End many attempts in one statement; each write is guarded by the attempt that holds the lease, so a stale worker changes nothing.
+-- End many attempts in one statement; each write is guarded by the attempt that holds the lease, so a stale worker changes nothing. A cancel requested meanwhile wins over a retry or a release.
 WITH outcome AS (
     SELECT *
       FROM unnest(
                %(task_ids)s::uuid[], %(attempt_ids)s::bigint[], %(task_statuses)s::task_status[],
                %(attempt_statuses)s::attempt_status[], %(event_types)s::text[],
-               %(retry_ats)s::timestamptz[], %(error_codes)s::text[], %(error_details)s::text[],
+               %(retry_delays)s::float8[], %(error_codes)s::text[], %(error_details)s::text[],
                %(results)s::text[], %(models)s::text[], %(tokens_in)s::integer[],
                %(tokens_out)s::integer[], %(costs)s::numeric[], %(latencies_ms)s::integer[]
-           ) AS o(task_id, attempt_id, task_status, attempt_status, event_type, retry_at,
+           ) AS o(task_id, attempt_id, task_status, attempt_status, event_type, retry_delay,
                   error_code, error_detail, result, model, tokens_in, tokens_out, cost,
                   latency_ms)
 ), finished AS (
     UPDATE tasks t
-       SET status = o.task_status,
-           scheduled_at = coalesce(o.retry_at, CASE WHEN o.task_status = 'Queued' THEN now()
-                                                    ELSE t.scheduled_at END),
+       SET status = CASE WHEN t.cancel_requested_at IS NOT NULL
+                              AND o.task_status IN ('Failed', 'Queued')
+                         THEN 'Cancelled'::task_status ELSE o.task_status END,
+           scheduled_at = CASE WHEN o.retry_delay IS NOT NULL
+                               THEN now() + make_interval(secs => o.retry_delay)
+                               WHEN o.task_status = 'Queued' THEN now()
+                               ELSE t.scheduled_at END,
            locked_by = NULL,
            locked_until = NULL,
            attempt_id = NULL,
@@ -65,16 +70,17 @@ WITH outcome AS (
                              ELSE o.error_detail END,
            progress = CASE WHEN o.task_status = 'Succeeded' THEN 100 ELSE t.progress END,
            finished_at = CASE WHEN o.task_status IN ('Succeeded', 'Cancelled', 'DeadLetter')
-                              THEN now() END,
+                                OR t.cancel_requested_at IS NOT NULL THEN now() END,
            version = t.version + 1,
            updated_at = now()
       FROM outcome o
      WHERE t.id = o.task_id
        AND t.attempt_id = o.attempt_id
        AND t.status = 'Running'
-    RETURNING t.id, t.tenant_id, t.version, t.trace_id, o.attempt_id AS ended_attempt_id,
-              o.task_status, o.attempt_status, o.event_type, o.retry_at, o.error_code,
-              o.error_detail, o.result, o.model, o.tokens_in, o.tokens_out, o.cost, o.latency_ms
+    RETURNING t.id, t.tenant_id, t.version, t.trace_id, t.status, t.scheduled_at,
+              o.attempt_id AS ended_attempt_id, o.task_status AS reported_status,
+              o.attempt_status, o.event_type, o.retry_delay, o.error_code, o.error_detail,
+              o.result, o.model, o.tokens_in, o.tokens_out, o.cost, o.latency_ms
 ), attempts AS (
     UPDATE task_attempts a
        SET status = f.attempt_status,
@@ -95,9 +101,12 @@ WITH outcome AS (
      WHERE result IS NOT NULL
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
-    SELECT id, tenant_id, version, event_type, task_status, trace_id,
+    SELECT id, tenant_id, version,
+           CASE WHEN status <> reported_status THEN 'TaskCancelled' ELSE event_type END,
+           status, trace_id,
            jsonb_strip_nulls(jsonb_build_object(
-               'attemptStatus', attempt_status, 'retryAt', retry_at,
+               'attemptStatus', attempt_status,
+               'retryAt', CASE WHEN status = 'Failed' THEN scheduled_at END,
                'errorCode', error_code, 'error', error_detail))
       FROM finished
 )

@@ -2,6 +2,12 @@
 -- Become the maintenance leader if no other session is (held until this session ends).
 SELECT pg_try_advisory_lock(hashtext('assistente.maintenance')) AS leader;
 
+-- name: maintenance_session_keepalives
+-- Have the server probe this session's client so a vanished leader loses its lock quickly.
+SELECT set_config('tcp_keepalives_idle', '10', false),
+       set_config('tcp_keepalives_interval', '5', false),
+       set_config('tcp_keepalives_count', '3', false);
+
 -- name: maintenance_resign
 -- Give up maintenance leadership.
 SELECT pg_advisory_unlock(hashtext('assistente.maintenance'));

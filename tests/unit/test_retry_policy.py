@@ -48,3 +48,25 @@ def test_retry_after_shorter_than_backoff_is_ignored() -> None:
 def test_nonsense_policies_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)
+
+
+def test_a_policy_from_a_task_fills_gaps_from_the_base() -> None:
+    from app.domain.retry import policy_from_mapping
+
+    policy = policy_from_mapping({"baseSeconds": 1}, RetryPolicy(factor=3, max_seconds=50))
+    assert (policy.base_seconds, policy.factor, policy.max_seconds) == (1, 3, 50)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"baseSeconds": "soon"}, {"factor": True}, {"speed": 2}, {"maxSeconds": float("nan")}],
+)
+def test_a_bad_task_policy_is_refused(values: dict[str, object]) -> None:
+    from app.domain.retry import policy_from_mapping
+
+    with pytest.raises(ValueError):
+        policy_from_mapping(values, RetryPolicy())
+
+
+def test_no_wait_exceeds_thirty_days() -> None:
+    assert RetryPolicy(jitter=0).delay(1, retry_after=1e12) == 30 * 86_400

@@ -360,3 +360,40 @@ async def test_the_attempt_latency_is_measured_when_the_handler_does_not_report_
         await conn.execute("SELECT latency_ms FROM task_attempts WHERE task_id = %s", (task_id,))
     ).fetchone()
     assert row is not None and 280 <= row[0] < 2000
+
+
+async def test_nonsense_usage_never_blocks_the_outcome(
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker
+) -> None:
+    registry = HandlerRegistry()
+
+    @registry.handler("test.weird")
+    async def weird(ctx: TaskContext) -> str:
+        ctx.report_usage(model="bad\x00model", tokens_in=-5, tokens_out=2**40, cost=1e12)
+        return "fine\x00"
+
+    ids = [*await enqueue("test.weird"), *await enqueue("demo.noop", count=3)]
+    await start_worker(registry)
+    await wait_for_status(conn, ids, {"Succeeded"})
+    cursor = await conn.execute(
+        "SELECT model, tokens_in, tokens_out, cost FROM task_attempts WHERE task_id = %s", (ids[0],)
+    )
+    assert await cursor.fetchall() == [("badmodel", None, None, None)]
+
+
+async def test_a_thread_handler_past_its_timeout_keeps_its_lease_until_it_returns(
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker
+) -> None:
+    registry = HandlerRegistry()
+
+    @registry.handler("test.stubborn", timeout=0.3)
+    def stubborn(ctx: TaskContext) -> None:
+        time.sleep(1.2)  # a thread cannot be stopped from outside
+
+    [task_id] = await enqueue("test.stubborn", max_attempts=1)
+    await start_worker(registry)
+    await wait_for_status(conn, [task_id], {"DeadLetter"})
+    [attempt] = await attempts_of(conn, task_id)
+    assert attempt[1:3] == ("TimedOut", "Timeout")
+    # The attempt (and its lease) lasted until the thread really returned.
+    assert attempt[4] - attempt[3] >= timedelta(seconds=1.1)

@@ -17,6 +17,7 @@ from app.application.ports import Artifact, FinishedAttempt
 from app.bootstrap import Services
 from app.domain import outcome
 from app.domain.enums import TaskStatus
+from app.domain.retry import RetryPolicy
 from tests.factories import insert_task
 from tests.workers.conftest import Enqueue, attempts_of
 
@@ -196,3 +197,39 @@ async def test_release_does_not_use_up_an_attempt(
 async def test_a_zero_limit_claims_nothing(services: Services, enqueue: Enqueue) -> None:
     await enqueue("demo.noop")
     assert await PgLeaseStore(services.pool).lease_available("w", 0, 30) == []
+
+
+async def test_a_cancel_requested_while_failing_wins_over_the_retry(
+    conn: Conn, services: Services, enqueue: Enqueue, tenant: uuid.UUID
+) -> None:
+    [task_id] = await enqueue("demo.noop")
+    store = PgLeaseStore(services.pool)
+    [leased] = await store.lease_available("w", 1, 30)
+    await services.tasks.request_cancel(tenant, task_id)
+    failed = outcome.failed(
+        RuntimeError("boom"), attempt_no=1, max_attempts=3, policy=RetryPolicy(base_seconds=1)
+    )
+    finished = FinishedAttempt(
+        task_id,
+        leased.attempt_id,
+        failed.task_status,
+        failed.attempt_status,
+        failed.event_type,
+        retry_delay=failed.retry_delay,
+        error_code=failed.error_code,
+        error_detail=failed.error_detail,
+    )
+    assert await store.finish_attempts([finished]) == {leased.attempt_id}
+    row = await (
+        await conn.execute(
+            "SELECT status::text, finished_at IS NOT NULL FROM tasks WHERE id = %s", (task_id,)
+        )
+    ).fetchone()
+    assert row == ("Cancelled", True)
+    last = await (
+        await conn.execute(
+            "SELECT event_type FROM task_events WHERE task_id = %s ORDER BY sequence DESC LIMIT 1",
+            (task_id,),
+        )
+    ).fetchone()
+    assert last == ("TaskCancelled",)

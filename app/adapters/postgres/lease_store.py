@@ -42,7 +42,7 @@ class PgLeaseStore:
             "task_statuses": [f.task_status.value for f in finished],
             "attempt_statuses": [f.attempt_status.value for f in finished],
             "event_types": [f.event_type.value for f in finished],
-            "retry_ats": [f.retry_at for f in finished],
+            "retry_delays": [f.retry_delay for f in finished],
             "error_codes": [f.error_code for f in finished],
             "error_details": [f.error_detail for f in finished],
             "results": [f.result_json for f in finished],

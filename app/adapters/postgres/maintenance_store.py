@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from app.adapters.postgres.queries import query
+
+CONNECT_SECONDS = 5
+PING_SECONDS = 5
 
 
 class PgMaintenanceStore:
@@ -22,19 +26,36 @@ class PgMaintenanceStore:
         conn = self._leader_conn
         if conn is not None:
             try:
-                await conn.execute(query("signals_ping"))
+                async with asyncio.timeout(PING_SECONDS):
+                    await conn.execute(query("signals_ping"))
                 return True
-            except psycopg.Error:
+            except (psycopg.Error, TimeoutError):
                 # The session (and with it the lock) is gone: compete again.
                 await self._drop_leader_conn()
         try:
-            conn = await psycopg.AsyncConnection.connect(
-                self._conninfo, autocommit=True, application_name="assistente-maintenance"
-            )
-        except psycopg.Error:
+            async with asyncio.timeout(CONNECT_SECONDS * 2):
+                conn = await psycopg.AsyncConnection.connect(
+                    self._conninfo,
+                    autocommit=True,
+                    application_name="assistente-maintenance",
+                    connect_timeout=CONNECT_SECONDS,
+                    # Our side notices a dead server quickly...
+                    keepalives=1,
+                    keepalives_idle=10,
+                    keepalives_interval=5,
+                    keepalives_count=3,
+                )
+        except (psycopg.Error, TimeoutError):
             return False
-        cursor = await conn.execute(query("maintenance_try_lead"))
-        row = await cursor.fetchone()
+        try:
+            # ...and the server notices a dead leader host the same way, so its lock
+            # is freed in under a minute instead of after the OS default of hours.
+            await conn.execute(query("maintenance_session_keepalives"))
+            cursor = await conn.execute(query("maintenance_try_lead"))
+            row = await cursor.fetchone()
+        except psycopg.Error:
+            await conn.close()
+            return False
         if row and row[0]:
             self._leader_conn = conn
             return True
