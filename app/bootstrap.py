@@ -108,6 +108,7 @@ def build_services(
         min_size=min_size,
         max_size=max(settings.db_pool_max_size, min_size),
         name=process,
+        queue_worker=process == "worker",
     )
     return Services(settings=settings, pool=pool, url=url or database_url(settings))
 

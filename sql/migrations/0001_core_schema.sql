@@ -126,7 +126,14 @@ CREATE TABLE tasks (
     CONSTRAINT tasks_finished_matches_status CHECK (
         (status IN ('Succeeded', 'Cancelled', 'DeadLetter')) = (finished_at IS NOT NULL)
     )
-) WITH (fillfactor = 80);  -- room for HOT updates of progress and lease heartbeats
+) WITH (
+    fillfactor = 80,  -- room for HOT updates of progress and lease heartbeats
+    -- A queue table churns: vacuum and analyze it often so dead versions of claimed
+    -- rows leave the claim index quickly and the planner sees the backlog's real size.
+    autovacuum_vacuum_scale_factor = 0.02,
+    autovacuum_analyze_scale_factor = 0.02,
+    autovacuum_vacuum_insert_scale_factor = 0.02
+);
 
 -- Claiming due work: only Queued and Failed rows are in this index, so the claim
 -- stays an index scan however many finished rows the table holds.

@@ -9,3 +9,7 @@ LISTEN assistente_cancel;
 -- name: signals_ping
 -- Keep-alive probe for long-lived sessions.
 SELECT 1;
+
+-- name: session_prefer_index_scans
+-- Worker sessions: plan queue queries on their indexes even before statistics catch up with a sudden backlog.
+SELECT set_config('enable_bitmapscan', 'off', false), set_config('enable_seqscan', 'off', false);

@@ -14,7 +14,7 @@ from app.adapters.postgres.maintenance_store import PgMaintenanceStore
 from app.adapters.postgres.queries import query
 from app.application.maintenance import Maintenance, MaintenanceConfig
 from app.application.ports import Artifact, FinishedAttempt
-from app.bootstrap import Services
+from app.bootstrap import Services, build_worker
 from app.domain import outcome
 from app.domain.enums import TaskStatus
 from app.domain.retry import RetryPolicy
@@ -233,3 +233,28 @@ async def test_a_cancel_requested_while_failing_wins_over_the_retry(
         )
     ).fetchone()
     assert last == ("TaskCancelled",)
+
+
+async def test_worker_sessions_claim_through_the_index_even_with_stale_statistics(
+    conn: Conn, tenant: uuid.UUID, database_url: str, tmp_path: Any
+) -> None:
+    from tests.workers.conftest import fast_settings
+
+    await conn.execute("ANALYZE tasks")  # statistics say: empty
+    await conn.execute(
+        "INSERT INTO tasks (tenant_id, type) SELECT %s, 'demo.noop' FROM generate_series(1, 20000)",
+        (tenant,),
+    )
+    process = build_worker(fast_settings(log_dir=tmp_path), url=database_url)
+    await process.services.start()
+    try:
+        claim = query("task_lease_available").replace("%(limit)s", "10")
+        claim = claim.replace("%(worker_id)s", "'w'").replace("%(lease_seconds)s", "30")
+        async with process.services.pool.connection() as worker_conn:
+            cursor = await worker_conn.execute("EXPLAIN " + claim)  # type: ignore[operator]
+            plan = "\n".join(row[0] for row in await cursor.fetchall())
+            await worker_conn.rollback()
+    finally:
+        await process.services.stop()
+    assert "Index Scan using tasks_claim_idx" in plan, plan
+    assert "Bitmap" not in plan and "Sort Key: tasks.priority" not in plan, plan

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from app.adapters.postgres.queries import query
 
-def create_pool(conninfo: str, *, min_size: int, max_size: int, name: str) -> AsyncConnectionPool:
-    """A pool that connects nothing until `open_pool` (no I/O at construction)."""
+
+def create_pool(
+    conninfo: str, *, min_size: int, max_size: int, name: str, queue_worker: bool = False
+) -> AsyncConnectionPool:
+    """A pool that connects nothing until `open_pool` (no I/O at construction).
+
+    `queue_worker` sessions plan the claim on its partial index even while the
+    table's statistics still describe it as empty (a backlog that arrived in a burst):
+    a bitmap scan and sort of the whole backlog would make every claim slow.
+    """
     return AsyncConnectionPool(
         conninfo,
         min_size=min_size,
@@ -15,7 +27,13 @@ def create_pool(conninfo: str, *, min_size: int, max_size: int, name: str) -> As
         open=False,
         # Each session says who it is in pg_stat_activity.
         kwargs={"application_name": f"assistente-{name}"},
+        configure=_prefer_index_scans if queue_worker else None,
     )
+
+
+async def _prefer_index_scans(conn: AsyncConnection[Any]) -> None:
+    await conn.execute(query("session_prefer_index_scans"))
+    await conn.commit()
 
 
 async def open_pool(
