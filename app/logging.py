@@ -12,8 +12,7 @@ import logging
 import logging.handlers
 import re
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -163,18 +162,3 @@ def configure_logging(
     )
     structlog.contextvars.bind_contextvars(process=process)
     return path
-
-
-@contextmanager
-def task_log_context(task_id: object, tenant_id: object, trace_id: str | None) -> Iterator[None]:
-    """Bind `task_id`, `tenant_id` and `trace_id` to every log line inside the block."""
-    bound: MutableMapping[str, Any] = {
-        "task_id": str(task_id),
-        "tenant_id": str(tenant_id),
-        "trace_id": trace_id,
-    }
-    tokens = structlog.contextvars.bind_contextvars(**bound)
-    try:
-        yield
-    finally:
-        structlog.contextvars.reset_contextvars(**tokens)

@@ -65,7 +65,15 @@ class PendingOutcome:
     """An outcome waiting to be written, and how often writing it failed."""
 
     finished: FinishedAttempt
+    task: LeasedTask
     failures: int = 0
+
+    def log_fields(self) -> dict[str, str | None]:
+        return {
+            "task_id": str(self.task.id),
+            "tenant_id": str(self.task.tenant_id),
+            "trace_id": self.task.trace_id,
+        }
 
 
 class Worker:
@@ -234,7 +242,7 @@ class Worker:
             # A handler's last words (state, metadata) land before its outcome clears the lease.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._store.record_progress([progress]))
-        self._unwritten[finished.attempt_id] = PendingOutcome(finished)
+        self._unwritten[finished.attempt_id] = PendingOutcome(finished, running.task)
         self._finished_signal.set()
         if finished.retry_delay is not None:
             self._remember_retry(finished.retry_delay)
@@ -273,12 +281,12 @@ class Worker:
             log.error(
                 "finish_failed",
                 error_type=type(error).__name__,
-                task_id=str(pending.finished.task_id),
                 tries=pending.failures,
+                **pending.log_fields(),
             )
             if pending.failures >= MAX_WRITE_TRIES:
                 self._unwritten.pop(pending.finished.attempt_id, None)
-                log.error("outcome_abandoned", task_id=str(pending.finished.task_id))
+                log.error("outcome_abandoned", **pending.log_fields())
             return False
         for pending in batch:
             attempt_id = pending.finished.attempt_id
@@ -287,9 +295,7 @@ class Worker:
                 self.completed += 1
             else:
                 log.warning(
-                    "stale_outcome_discarded",
-                    task_id=str(pending.finished.task_id),
-                    attempt_id=attempt_id,
+                    "stale_outcome_discarded", attempt_id=attempt_id, **pending.log_fields()
                 )
         return True
 
@@ -337,7 +343,12 @@ class Worker:
     def _on_cancel(self, task_id: uuid.UUID) -> None:
         running = self._by_task.get(task_id)
         if running is not None:
-            log.info("cancel_requested", task_id=str(task_id))
+            log.info(
+                "cancel_requested",
+                task_id=str(task_id),
+                tenant_id=str(running.task.tenant_id),
+                trace_id=running.task.trace_id,
+            )
             running.interrupt(StopReason.CANCEL_REQUESTED)
 
     @property

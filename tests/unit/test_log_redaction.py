@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from app.logging import REDACTED, configure_logging, redact_text, task_log_context
+from app.logging import REDACTED, configure_logging, redact_text
 
 SECRETS = [
     "Summarise the merger memo for ACME",  # a prompt
@@ -48,7 +48,9 @@ def test_each_process_writes_json_lines_to_its_own_file(log_file: Path) -> None:
 
 
 def test_lines_about_a_task_carry_its_ids(log_file: Path) -> None:
-    with task_log_context("t-1", "tenant-9", "trace-abc"):
+    with structlog.contextvars.bound_contextvars(
+        task_id="t-1", tenant_id="tenant-9", trace_id="trace-abc"
+    ):
         structlog.get_logger("test").info("task_progress", progress=50)
     structlog.get_logger("test").info("idle")
     about_task, idle = read_lines(log_file)
