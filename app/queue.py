@@ -10,8 +10,8 @@ from typing import Any
 
 from app.application.context import TaskCancelled, TaskContext
 from app.application.handlers import HandlerRegistry
-from app.application.ports import TaskRecord
-from app.application.tasks import EnqueueTask, cancel_task, enqueue_task, enqueue_tasks
+from app.application.ports import EnqueueTask, TaskRecord
+from app.application.tasks import cancel_task, enqueue_task, enqueue_tasks
 from app.bootstrap import Services, build_services, build_worker, tenant_repository
 from app.config import Settings, load_settings
 from app.domain.enums import TaskStatus

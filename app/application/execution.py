@@ -7,7 +7,7 @@ import enum
 import json
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -192,15 +192,15 @@ async def run_attempt(
         outcome = failure_outcome(error, task, spec, default_retry)
     running.settled = True
     measured_ms = int((time.monotonic() - running.started) * 1000)
+    outcome = replace(
+        outcome,
+        error_code=clean_text(outcome.error_code, 100),
+        error_detail=clean_text(outcome.error_detail),
+    )
     return FinishedAttempt(
         task_id=task.id,
         attempt_id=task.attempt_id,
-        task_status=outcome.task_status,
-        attempt_status=outcome.attempt_status,
-        event_type=outcome.event_type,
-        retry_delay=outcome.retry_delay,
-        error_code=clean_text(outcome.error_code, 100),
-        error_detail=clean_text(outcome.error_detail),
+        outcome=outcome,
         result_json=result_json,
         usage=clean_usage(context.usage, measured_ms),
     )

@@ -8,24 +8,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.domain.enums import (
-    AttemptStatus,
-    CapabilityType,
-    DomainType,
-    ExecutionType,
-    TaskStatus,
-)
-from app.domain.events import EventType
+from app.domain.enums import CapabilityType, DomainType, ExecutionType, TaskStatus
+from app.domain.outcome import Outcome
 
 
 @dataclass(frozen=True, slots=True)
-class NewTask:
-    """A task to insert; the id is chosen before the insert (UUIDv7)."""
+class EnqueueTask:
+    """Command: put a task in the queue."""
 
-    id: uuid.UUID
     tenant_id: uuid.UUID
     type: str
-    payload: Mapping[str, Any]
+    payload: Mapping[str, Any] = field(default_factory=dict)
     priority: int = 5
     domain_type: DomainType | None = None
     capability_type: CapabilityType | None = None
@@ -37,6 +30,15 @@ class NewTask:
     correlation_id: str | None = None
     trace_id: str | None = None
     idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task to insert: the command, the id chosen for it (UUIDv7), and the
+    fingerprint that Idempotency-Key replays are compared against."""
+
+    id: uuid.UUID
+    command: EnqueueTask
     request_hash: str | None = None
 
 
@@ -110,12 +112,7 @@ class FinishedAttempt:
 
     task_id: uuid.UUID
     attempt_id: int
-    task_status: TaskStatus
-    attempt_status: AttemptStatus
-    event_type: EventType
-    retry_delay: float | None = None
-    error_code: str | None = None
-    error_detail: str | None = None
+    outcome: Outcome
     result_json: str | None = None
     usage: Usage = field(default_factory=Usage)
 
@@ -190,10 +187,6 @@ class LeaseStore(Protocol):
 
     async def add_artifact(self, task_id: uuid.UUID, attempt_id: int, artifact: Artifact) -> bool:
         """Store an artifact while the lease is held; False if it no longer is."""
-        ...
-
-    async def now(self) -> datetime:
-        """The database clock, against which leases and schedules are measured."""
         ...
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from app.application.ports import NewTask, TaskRecord, TaskRepository
-from app.domain.enums import CapabilityType, DomainType, ExecutionType, TaskStatus
+from app.application.ports import EnqueueTask, NewTask, TaskRecord, TaskRepository
+from app.domain.enums import TaskStatus
 from app.domain.errors import DomainError
 from app.domain.ids import new_task_id
 
@@ -37,42 +35,23 @@ class TaskAlreadyFinished(DomainError):
         self.status = status
 
 
-@dataclass(frozen=True, slots=True)
-class EnqueueTask:
-    """Command: put a task in the queue."""
-
-    tenant_id: uuid.UUID
-    type: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
-    priority: int = 5
-    domain_type: DomainType | None = None
-    capability_type: CapabilityType | None = None
-    execution_type: ExecutionType = ExecutionType.ASYNC
-    max_attempts: int = 3
-    scheduled_at: datetime | None = None
-    timeout_seconds: int | None = None
-    retry_policy: Mapping[str, float] | None = None
-    correlation_id: str | None = None
-    trace_id: str | None = None
-    idempotency_key: str | None = None
-
-    def fingerprint(self) -> str:
-        """What makes two requests 'the same' for Idempotency-Key replay."""
-        body = {
-            "type": self.type,
-            "payload": self.payload,
-            "priority": self.priority,
-            "domainType": self.domain_type,
-            "capabilityType": self.capability_type,
-            "executionType": self.execution_type,
-            "maxAttempts": self.max_attempts,
-            "scheduledAt": self.scheduled_at.isoformat() if self.scheduled_at else None,
-            "timeoutSeconds": self.timeout_seconds,
-            "retryPolicy": self.retry_policy,
-            "correlationId": self.correlation_id,
-        }
-        encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(encoded.encode()).hexdigest()
+def fingerprint(command: EnqueueTask) -> str:
+    """What makes two requests 'the same' for Idempotency-Key replay."""
+    body = {
+        "type": command.type,
+        "payload": command.payload,
+        "priority": command.priority,
+        "domainType": command.domain_type,
+        "capabilityType": command.capability_type,
+        "executionType": command.execution_type,
+        "maxAttempts": command.max_attempts,
+        "scheduledAt": command.scheduled_at.isoformat() if command.scheduled_at else None,
+        "timeoutSeconds": command.timeout_seconds,
+        "retryPolicy": command.retry_policy,
+        "correlationId": command.correlation_id,
+    }
+    encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +68,7 @@ async def enqueue_tasks(
     """Insert tasks in one transaction (all or nothing); replays of an idempotency key
     return the original task; a key reused for a different request is a conflict."""
     new = [
-        NewTask(
-            id=new_task_id(),
-            tenant_id=c.tenant_id,
-            type=c.type,
-            payload=c.payload,
-            priority=c.priority,
-            domain_type=c.domain_type,
-            capability_type=c.capability_type,
-            execution_type=c.execution_type,
-            max_attempts=c.max_attempts,
-            scheduled_at=c.scheduled_at,
-            timeout_seconds=c.timeout_seconds,
-            retry_policy=c.retry_policy,
-            correlation_id=c.correlation_id,
-            trace_id=c.trace_id,
-            idempotency_key=c.idempotency_key,
-            request_hash=c.fingerprint() if c.idempotency_key else None,
-        )
-        for c in commands
+        NewTask(new_task_id(), c, fingerprint(c) if c.idempotency_key else None) for c in commands
     ]
     inserted = await tasks.add_many(new)
     existing = await _replayed(new, inserted, tasks)
@@ -116,10 +77,11 @@ async def enqueue_tasks(
         if task.id in inserted:
             results.append(Enqueued(task.id, created=True))
             continue
-        assert task.idempotency_key is not None  # only keyed tasks are skipped
-        original = existing[(task.tenant_id, task.idempotency_key)]
+        key = task.command.idempotency_key
+        assert key is not None  # only keyed tasks are skipped
+        original = existing[(task.command.tenant_id, key)]
         if original.request_hash != task.request_hash:
-            raise IdempotencyConflict(task.idempotency_key)
+            raise IdempotencyConflict(key)
         results.append(Enqueued(original.id, created=False))
     return results
 
@@ -135,8 +97,8 @@ async def _replayed(
 ) -> dict[tuple[uuid.UUID, str], TaskRecord]:
     skipped: dict[uuid.UUID, list[str]] = {}
     for task in new:
-        if task.id not in inserted and task.idempotency_key:
-            skipped.setdefault(task.tenant_id, []).append(task.idempotency_key)
+        if task.id not in inserted and task.command.idempotency_key:
+            skipped.setdefault(task.command.tenant_id, []).append(task.command.idempotency_key)
     found: dict[tuple[uuid.UUID, str], TaskRecord] = {}
     for tenant_id, keys in skipped.items():
         for key, record in (await tasks.get_by_idempotency_keys(tenant_id, keys)).items():

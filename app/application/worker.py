@@ -244,8 +244,8 @@ class Worker:
                 await asyncio.shield(self._store.record_progress([progress]))
         self._unwritten[finished.attempt_id] = PendingOutcome(finished, running.task)
         self._finished_signal.set()
-        if finished.retry_delay is not None:
-            self._remember_retry(finished.retry_delay)
+        if finished.outcome.retry_delay is not None:
+            self._remember_retry(finished.outcome.retry_delay)
 
     def _remember_retry(self, delay: float) -> None:
         due = time.monotonic() + delay

@@ -51,16 +51,6 @@ SELECT id, tenant_id, type, domain_type, capability_type, execution_type, priori
   FROM tasks
  WHERE tenant_id = %(tenant_id)s AND idempotency_key = ANY(%(keys)s::text[]);
 
--- name: task_get_many
--- Several tasks by id, whatever their tenant (for the engine and tests).
-SELECT id, tenant_id, type, domain_type, capability_type, execution_type, priority, status,
-       payload, idempotency_key, request_hash, scheduled_at, locked_until, locked_by,
-       max_attempts, attempt_count, last_error, progress, state, metadata, timeout_seconds,
-       cancel_requested_at, correlation_id, trace_id, version, created_at, updated_at,
-       started_at, finished_at
-  FROM tasks
- WHERE id = ANY(%(ids)s::uuid[]);
-
 -- name: task_cancel
 -- Cancel a waiting task at once, or ask the worker running it to stop; finished tasks are left alone.
 WITH updated AS (

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 
 from app.application.handlers import HandlerRegistry
-from app.application.tasks import EnqueueTask, enqueue_tasks
+from app.application.ports import EnqueueTask
+from app.application.tasks import enqueue_tasks
 from app.bootstrap import Services, WorkerProcess, build_services, build_worker
 from app.config import Settings, load_settings
 from tests.factories import insert_tenant

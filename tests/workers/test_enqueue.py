@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from app.application.ports import EnqueueTask
 from app.application.tasks import (
-    EnqueueTask,
     IdempotencyConflict,
     TaskAlreadyFinished,
     TaskNotFound,

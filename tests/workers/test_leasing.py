@@ -25,8 +25,7 @@ Conn = psycopg.AsyncConnection[Any]
 
 
 def succeeded(task_id: uuid.UUID, attempt_id: int) -> FinishedAttempt:
-    o = outcome.SUCCEEDED
-    return FinishedAttempt(task_id, attempt_id, o.task_status, o.attempt_status, o.event_type)
+    return FinishedAttempt(task_id, attempt_id, outcome.SUCCEEDED)
 
 
 async def expire_leases(conn: Conn) -> None:
@@ -181,14 +180,7 @@ async def test_release_does_not_use_up_an_attempt(
     [task_id] = await enqueue("demo.noop", max_attempts=1)
     store = PgLeaseStore(services.pool)
     [leased] = await store.lease_available("w", 1, 30)
-    released = outcome.RELEASED
-    finished = FinishedAttempt(
-        task_id,
-        leased.attempt_id,
-        released.task_status,
-        released.attempt_status,
-        released.event_type,
-    )
+    finished = FinishedAttempt(task_id, leased.attempt_id, outcome.RELEASED)
     assert await store.finish_attempts([finished]) == {leased.attempt_id}
     [again] = await store.lease_available("w2", 1, 30)
     assert again.id == task_id and again.attempt_no == 1
@@ -209,16 +201,7 @@ async def test_a_cancel_requested_while_failing_wins_over_the_retry(
     failed = outcome.failed(
         RuntimeError("boom"), attempt_no=1, max_attempts=3, policy=RetryPolicy(base_seconds=1)
     )
-    finished = FinishedAttempt(
-        task_id,
-        leased.attempt_id,
-        failed.task_status,
-        failed.attempt_status,
-        failed.event_type,
-        retry_delay=failed.retry_delay,
-        error_code=failed.error_code,
-        error_detail=failed.error_detail,
-    )
+    finished = FinishedAttempt(task_id, leased.attempt_id, failed)
     assert await store.finish_attempts([finished]) == {leased.attempt_id}
     row = await (
         await conn.execute(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -39,12 +38,12 @@ class PgLeaseStore:
         params = {
             "task_ids": [f.task_id for f in finished],
             "attempt_ids": [f.attempt_id for f in finished],
-            "task_statuses": [f.task_status.value for f in finished],
-            "attempt_statuses": [f.attempt_status.value for f in finished],
-            "event_types": [f.event_type.value for f in finished],
-            "retry_delays": [f.retry_delay for f in finished],
-            "error_codes": [f.error_code for f in finished],
-            "error_details": [f.error_detail for f in finished],
+            "task_statuses": [f.outcome.task_status.value for f in finished],
+            "attempt_statuses": [f.outcome.attempt_status.value for f in finished],
+            "event_types": [f.outcome.event_type.value for f in finished],
+            "retry_delays": [f.outcome.retry_delay for f in finished],
+            "error_codes": [f.outcome.error_code for f in finished],
+            "error_details": [f.outcome.error_detail for f in finished],
             "results": [f.result_json for f in finished],
             "models": [f.usage.model for f in finished],
             "tokens_in": [f.usage.tokens_in for f in finished],
@@ -104,13 +103,6 @@ class PgLeaseStore:
                 },
             )
             return await cursor.fetchone() is not None
-
-    async def now(self) -> datetime:
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(query("database_now"))
-            row = await cursor.fetchone()
-        assert row is not None
-        return row[0]  # type: ignore[no-any-return]
 
 
 def _leased(row: dict[str, Any]) -> LeasedTask:

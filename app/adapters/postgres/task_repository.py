@@ -24,25 +24,26 @@ class PgTaskRepository:
     async def add_many(self, tasks: Sequence[NewTask]) -> set[uuid.UUID]:
         if not tasks:
             return set()
+        commands = [t.command for t in tasks]
         params = {
             "ids": [t.id for t in tasks],
-            "tenant_ids": [t.tenant_id for t in tasks],
-            "types": [t.type for t in tasks],
-            "domain_types": [_value(t.domain_type) for t in tasks],
-            "capability_types": [_value(t.capability_type) for t in tasks],
-            "execution_types": [t.execution_type.value for t in tasks],
-            "priorities": [t.priority for t in tasks],
-            "payloads": [Jsonb(dict(t.payload)) for t in tasks],
-            "idempotency_keys": [t.idempotency_key for t in tasks],
+            "tenant_ids": [c.tenant_id for c in commands],
+            "types": [c.type for c in commands],
+            "domain_types": [_value(c.domain_type) for c in commands],
+            "capability_types": [_value(c.capability_type) for c in commands],
+            "execution_types": [c.execution_type.value for c in commands],
+            "priorities": [c.priority for c in commands],
+            "payloads": [Jsonb(dict(c.payload)) for c in commands],
+            "idempotency_keys": [c.idempotency_key for c in commands],
             "request_hashes": [t.request_hash for t in tasks],
-            "scheduled_ats": [t.scheduled_at for t in tasks],
-            "max_attempts": [t.max_attempts for t in tasks],
-            "timeout_seconds": [t.timeout_seconds for t in tasks],
+            "scheduled_ats": [c.scheduled_at for c in commands],
+            "max_attempts": [c.max_attempts for c in commands],
+            "timeout_seconds": [c.timeout_seconds for c in commands],
             "retry_policies": [
-                Jsonb(dict(t.retry_policy)) if t.retry_policy else None for t in tasks
+                Jsonb(dict(c.retry_policy)) if c.retry_policy else None for c in commands
             ],
-            "correlation_ids": [t.correlation_id for t in tasks],
-            "trace_ids": [t.trace_id for t in tasks],
+            "correlation_ids": [c.correlation_id for c in commands],
+            "trace_ids": [c.trace_id for c in commands],
         }
         async with self._pool.connection() as conn:
             cursor = await conn.execute(query("task_enqueue_many"), params)
