@@ -193,7 +193,10 @@ def build_worker(
     )
     maintenance = Maintenance(
         PgMaintenanceStore(services.pool, services.url),
-        MaintenanceConfig(retention_seconds=settings.retention_days * 86_400),
+        MaintenanceConfig(
+            retention_seconds=settings.retention_days * 86_400,
+            dead_letter_retention_seconds=settings.dead_letter_retention_days * 86_400,
+        ),
     )
     return WorkerProcess(services, worker, maintenance)
 

@@ -74,8 +74,10 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=100, ge=1, le=10_000)
     relay_visibility_timeout_seconds: int = Field(default=30, ge=1, le=3600)
 
-    # Finished tasks older than this are pruned by the maintenance loop.
+    # Finished tasks older than this are pruned by the maintenance loop; dead letters
+    # wait longer for an operator.
     retention_days: float = Field(default=7.0, gt=0, le=3650)
+    dead_letter_retention_days: float = Field(default=30.0, gt=0, le=3650)
 
     @field_validator("database_url")
     @classmethod
