@@ -159,3 +159,19 @@ async def test_sigterm_releases_running_tasks_and_exits_cleanly(
     assert worker.returncode == 0, output
     await wait_for_status(conn, [task_id], {"Queued"}, within=1)
     assert [a[1] for a in await attempts_of(conn, task_id)] == ["Released"]
+
+
+@pytest.mark.slow
+async def test_a_second_signal_exits_at_once(
+    conn: Conn, enqueue: Enqueue, database_url: str, tmp_path: Path
+) -> None:
+    [task_id] = await enqueue("demo.sleep", payload={"seconds": 60})
+    worker = spawn_worker(database_url, tmp_path, WORKER_SHUTDOWN_GRACE_SECONDS="60")
+    await wait_for_status(conn, [task_id], {"Running"}, within=20)
+    worker.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    worker.communicate(timeout=10)
+    assert time.monotonic() - started < 3
+    assert worker.returncode == 128 + signal.SIGTERM
