@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,6 +49,7 @@ __all__ = [
     "embedded_database_url",
     "rabbitmq_reachable",
     "run_migrations",
+    "running_services",
     "tenant_repository",
 ]
 
@@ -199,6 +202,17 @@ def build_worker(
         ),
     )
     return WorkerProcess(services, worker, maintenance)
+
+
+@asynccontextmanager
+async def running_services(settings: Settings, *, process: str) -> AsyncIterator[Services]:
+    """Services with an open pool for a short command (closed on exit)."""
+    services = build_services(settings, process=process)
+    await services.start()
+    try:
+        yield services
+    finally:
+        await services.stop()
 
 
 def tenant_repository(services: Services) -> PgTenantRepository:

@@ -12,6 +12,7 @@ import click
 import structlog
 
 from app.api.server import serve_api
+from app.application.auth import IssuedKey, create_tenant
 from app.bootstrap import (
     ConfigError,
     MigrationError,
@@ -22,8 +23,11 @@ from app.bootstrap import (
     embedded_database_url,
     rabbitmq_reachable,
     run_migrations,
+    running_services,
+    tenant_repository,
 )
 from app.config import Settings, load_settings
+from app.domain.errors import DomainError
 from app.logging import configure_logging
 from workers.signals import run_until_signalled
 from workers.worker import load_registry, run_worker
@@ -178,6 +182,50 @@ def dev(host: str | None, port: int | None) -> None:
         )
 
     _run(run_until_signalled(serve_all))
+
+
+@main.group()
+def tenants() -> None:
+    """Manage tenants and their API keys."""
+
+
+@tenants.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="The key sees and manages every tenant.")
+def tenants_create(name: str, admin: bool) -> None:
+    """Create tenant NAME and print its first API key (shown once)."""
+    settings = _start("cli")
+
+    async def create() -> IssuedKey:
+        async with running_services(settings, process="cli") as services:
+            return await create_tenant(name, tenants=tenant_repository(services), admin=admin)
+
+    try:
+        issued = asyncio.run(create())
+    except (ConfigError, DomainError) as error:
+        _fail(str(error), EXIT_CONFIG)
+    click.echo(f"tenant {name} created: {issued.tenant_id}")
+    click.echo(f"API key{' (admin)' if admin else ''}, shown once; store it now:")
+    click.echo(issued.key)
+
+
+@tenants.command("revoke-key")
+@click.argument("key_id_or_prefix")
+def tenants_revoke_key(key_id_or_prefix: str) -> None:
+    """Revoke an API key by its id or its printed prefix (atk_…)."""
+    settings = _start("cli")
+
+    async def revoke() -> str | None:
+        async with running_services(settings, process="cli") as services:
+            return await tenant_repository(services).revoke(key_id_or_prefix)
+
+    try:
+        revoked = asyncio.run(revoke())
+    except ConfigError as error:
+        _fail(str(error), EXIT_CONFIG)
+    if revoked is None:
+        _fail(f"no live API key matches {key_id_or_prefix!r}")
+    click.echo(f"revoked key {revoked}…")
 
 
 if __name__ == "__main__":  # pragma: no cover
