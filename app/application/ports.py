@@ -161,6 +161,42 @@ class TaskRepository(Protocol):
         """Cancel a waiting task, or flag a running one; the new status, or None if untouched."""
         ...
 
+    async def requeue(self, tenant_id: uuid.UUID, task_id: uuid.UUID, requested_by: str) -> bool:
+        """Queue a DeadLetter or Failed task again with fresh attempts; False if it is neither."""
+        ...
+
+
+class TaskQueries(Protocol):
+    """The read side: what the API shows about tasks. Rows are plain mappings."""
+
+    async def list_tasks(
+        self, tenant_id: uuid.UUID, filters: Mapping[str, Any], *, limit: int, offset: int
+    ) -> tuple[list[TaskRecord], int]:
+        """One page of a tenant's tasks (newest first) and the total that match."""
+        ...
+
+    async def result(self, task_id: uuid.UUID) -> str | None:
+        """The JSON text of the task's result artifact, if any."""
+        ...
+
+    async def attempts(self, task_id: uuid.UUID) -> list[dict[str, Any]]: ...
+
+    async def artifacts(self, task_id: uuid.UUID) -> list[dict[str, Any]]: ...
+
+    async def artifact(
+        self, task_id: uuid.UUID, artifact_id: uuid.UUID
+    ) -> dict[str, Any] | None: ...
+
+    async def events_after(self, task_id: uuid.UUID, after_id: int) -> list[dict[str, Any]]: ...
+
+    async def tenant_events_after(
+        self, tenant_id: uuid.UUID, after_id: int
+    ) -> list[dict[str, Any]]: ...
+
+    async def stats(self, tenant_id: uuid.UUID | None) -> dict[str, Any]:
+        """Queue counts for one tenant, or for all when None."""
+        ...
+
 
 class LeaseStore(Protocol):
     """Everything a worker does to the tasks it leases. Every write is guarded by the lease."""

@@ -54,6 +54,15 @@ def fingerprint(command: EnqueueTask) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
+class TaskNotRequeueable(DomainError):
+    def __init__(self, task_id: uuid.UUID, status: TaskStatus) -> None:
+        super().__init__(
+            f"task {task_id} is {status}; only DeadLetter or Failed tasks are requeued"
+        )
+        self.task_id = task_id
+        self.status = status
+
+
 @dataclass(frozen=True, slots=True)
 class Enqueued:
     """The result: the task's id, and whether this call created it (False on replay)."""
@@ -122,3 +131,15 @@ async def cancel_task(
     if task.cancel_requested_at is not None and task.finished_at is None:
         return task.status  # already requested; the worker is on it
     raise TaskAlreadyFinished(task_id, task.status)
+
+
+async def requeue_task(
+    tenant_id: uuid.UUID, task_id: uuid.UUID, *, requested_by: str, tasks: TaskRepository
+) -> None:
+    """Put a DeadLetter (or Failed) task back in the queue with fresh attempts."""
+    if await tasks.requeue(tenant_id, task_id, requested_by):
+        return
+    task = await tasks.get(tenant_id, task_id)
+    if task is None:
+        raise TaskNotFound(task_id)
+    raise TaskNotRequeueable(task_id, task.status)

@@ -97,3 +97,101 @@ SELECT id, task_id, kind, name, content_type, content, uri, size_bytes, created_
   FROM task_artifacts
  WHERE task_id = %(task_id)s
  ORDER BY created_at, id;
+
+-- name: task_list
+-- One page of a tenant's tasks, newest first, with the total matching count.
+SELECT id, tenant_id, type, domain_type, capability_type, execution_type, priority, status,
+       payload, idempotency_key, request_hash, scheduled_at, locked_until, locked_by,
+       max_attempts, attempt_count, last_error, progress, state, metadata, timeout_seconds,
+       cancel_requested_at, correlation_id, trace_id, version, created_at, updated_at,
+       started_at, finished_at, count(*) OVER () AS total
+  FROM tasks
+ WHERE tenant_id = %(tenant_id)s
+   AND (%(status)s::task_status IS NULL OR status = %(status)s::task_status)
+   AND (%(type)s::text IS NULL OR type = %(type)s::text)
+   AND (%(domain_type)s::domain_type IS NULL OR domain_type = %(domain_type)s::domain_type)
+   AND (%(capability_type)s::capability_type IS NULL
+        OR capability_type = %(capability_type)s::capability_type)
+ ORDER BY created_at DESC, id DESC
+ LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: task_count
+-- How many of a tenant's tasks match the filters (for a page past the end).
+SELECT count(*)
+  FROM tasks
+ WHERE tenant_id = %(tenant_id)s
+   AND (%(status)s::task_status IS NULL OR status = %(status)s::task_status)
+   AND (%(type)s::text IS NULL OR type = %(type)s::text)
+   AND (%(domain_type)s::domain_type IS NULL OR domain_type = %(domain_type)s::domain_type)
+   AND (%(capability_type)s::capability_type IS NULL
+        OR capability_type = %(capability_type)s::capability_type);
+
+-- name: task_requeue
+-- Put a dead-lettered or failed task back in the queue now, with fresh attempts.
+WITH requeued AS (
+    UPDATE tasks
+       SET status = 'Queued',
+           attempt_count = 0,
+           scheduled_at = now(),
+           finished_at = NULL,
+           cancel_requested_at = NULL,
+           version = version + 1,
+           updated_at = now()
+     WHERE id = %(id)s
+       AND tenant_id = %(tenant_id)s
+       AND status IN ('DeadLetter', 'Failed')
+    RETURNING id, tenant_id, version, status, trace_id
+), events AS (
+    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
+    SELECT id, tenant_id, version, 'TaskRequeued', status, trace_id,
+           jsonb_build_object('requestedBy', %(requested_by)s::text)
+      FROM requeued
+)
+SELECT id FROM requeued;
+
+-- name: task_result_content
+-- The result artifact of a task, if it has one.
+SELECT content
+  FROM task_artifacts
+ WHERE task_id = %(task_id)s AND kind = 'result'
+ ORDER BY created_at DESC
+ LIMIT 1;
+
+-- name: task_artifact_get
+-- One artifact of one task.
+SELECT id, task_id, kind, name, content_type, content, uri, size_bytes, created_at
+  FROM task_artifacts
+ WHERE task_id = %(task_id)s AND id = %(id)s;
+
+-- name: task_event_list_after
+-- A task's events after a given event id (for resuming a stream).
+SELECT id, task_id, tenant_id, sequence, event_type, status, occurred_at, trace_id, detail
+  FROM task_events
+ WHERE task_id = %(task_id)s AND id > %(after_id)s
+ ORDER BY id;
+
+-- name: tenant_event_list_after
+-- A tenant's events after a given event id (for the tenant-wide stream).
+SELECT id, task_id, tenant_id, sequence, event_type, status, occurred_at, trace_id, detail
+  FROM task_events
+ WHERE tenant_id = %(tenant_id)s AND id > %(after_id)s
+ ORDER BY id
+ LIMIT 1000;
+
+-- name: queue_stats
+-- Counts by status, oldest waiting age and recent throughput, for one tenant or all (NULL).
+SELECT count(*) FILTER (WHERE status = 'Queued' AND scheduled_at <= now())        AS waiting,
+       count(*) FILTER (WHERE status IN ('Queued', 'Failed') AND scheduled_at > now()) AS scheduled,
+       count(*) FILTER (WHERE status IN ('Reserved', 'Running'))                    AS running,
+       count(*) FILTER (WHERE status = 'Succeeded')                                 AS succeeded,
+       count(*) FILTER (WHERE status = 'Failed')                                    AS failed,
+       count(*) FILTER (WHERE status = 'DeadLetter')                                AS dead_lettered,
+       count(*) FILTER (WHERE status = 'Cancelled')                                 AS cancelled,
+       coalesce(extract(epoch FROM max(now() - scheduled_at)
+                FILTER (WHERE status IN ('Queued', 'Failed') AND scheduled_at <= now())), 0)
+                                                                                    AS oldest_waiting_seconds,
+       count(*) FILTER (WHERE finished_at > now() - interval '1 minute')            AS finished_last_minute,
+       count(*) FILTER (WHERE finished_at > now() - interval '5 minutes')           AS finished_last_5_minutes,
+       count(*) FILTER (WHERE finished_at > now() - interval '15 minutes')          AS finished_last_15_minutes
+  FROM tasks
+ WHERE %(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s::uuid;

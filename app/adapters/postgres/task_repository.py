@@ -73,6 +73,14 @@ class PgTaskRepository:
             row = await cursor.fetchone()
         return TaskStatus(row[1]) if row else None
 
+    async def requeue(self, tenant_id: uuid.UUID, task_id: uuid.UUID, requested_by: str) -> bool:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                query("task_requeue"),
+                {"id": task_id, "tenant_id": tenant_id, "requested_by": requested_by},
+            )
+            return await cursor.fetchone() is not None
+
 
 def _value(member: Any) -> str | None:
     return member.value if member is not None else None

@@ -1,0 +1,213 @@
+"""Request and response bodies of the REST API: camelCase JSON, enums spelled as in the seeds."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from app.domain.enums import AttemptStatus, CapabilityType, DomainType, ExecutionType, TaskStatus
+from app.domain.retry import MAX_DELAY_SECONDS, RetryPolicy, policy_from_mapping
+
+MAX_BATCH = 500
+MAX_PAGE_SIZE = 200
+
+
+class Schema(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class RetryPolicyBody(Schema):
+    """Backoff for this task: wait baseSeconds * factor^(attempt-1), capped at maxSeconds."""
+
+    base_seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
+    factor: float | None = Field(default=None, ge=1, le=100)
+    max_seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
+
+    def as_mapping(self) -> dict[str, float]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+TaskType = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$",
+        description="Which handler runs the task, e.g. `summarise` or `demo.sleep`.",
+        examples=["demo.sleep"],
+    ),
+]
+
+
+class CreateTask(Schema):
+    """A task to queue. `payload` carries the prompt and its context."""
+
+    type: TaskType
+    domain_type: DomainType | None = None
+    capability_type: CapabilityType | None = None
+    execution_type: ExecutionType = ExecutionType.ASYNC
+    priority: int = Field(default=5, ge=1, le=10, description="1 runs first.")
+    payload: dict[str, Any] = Field(default_factory=dict, examples=[{"seconds": 1}])
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    scheduled_at: AwareDatetime | None = Field(
+        default=None, description="Not before this time (ISO 8601 with offset)."
+    )
+    delay_seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=86_400)
+    retry_policy: RetryPolicyBody | None = None
+    correlation_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> Self:
+        if self.scheduled_at is not None and self.delay_seconds is not None:
+            raise ValueError("give scheduledAt or delaySeconds, not both")
+        if self.retry_policy is not None:
+            policy_from_mapping(self.retry_policy.as_mapping(), RetryPolicy())
+        return self
+
+    def start_at(self) -> datetime | None:
+        if self.delay_seconds is not None:
+            return datetime.now(UTC) + timedelta(seconds=self.delay_seconds)
+        return self.scheduled_at
+
+
+class BatchItem(CreateTask):
+    """One task of a batch, with its own idempotency key if wanted."""
+
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class CreateBatch(Schema):
+    tasks: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class TaskBody(Schema):
+    """A task as the API shows it."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    type: str
+    domain_type: DomainType | None
+    capability_type: CapabilityType | None
+    execution_type: ExecutionType
+    priority: int
+    status: TaskStatus
+    progress: int
+    state: str | None
+    metadata: dict[str, Any]
+    attempt_count: int
+    max_attempts: int
+    last_error: str | None
+    cancel_requested: bool
+    correlation_id: str | None
+    trace_id: str | None
+    scheduled_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    payload: dict[str, Any] | None = None
+    result: Any | None = None
+
+
+class TaskList(Schema):
+    items: list[TaskBody]
+    page: int
+    page_size: int
+    total: int
+
+
+class BatchResult(Schema):
+    tasks: list[TaskBody]
+
+
+class CancelResult(Schema):
+    task: TaskBody
+    outcome: str = Field(description="`cancelled` (done now) or `requested` (its worker stops it).")
+
+
+class AttemptBody(Schema):
+    id: int
+    attempt_no: int
+    worker_id: str
+    status: AttemptStatus
+    started_at: datetime
+    ended_at: datetime | None
+    model: str | None
+    tokens_in: int | None
+    tokens_out: int | None
+    cost: float | None
+    latency_ms: int | None
+    error_code: str | None
+    error_detail: str | None
+
+
+class AttemptList(Schema):
+    items: list[AttemptBody]
+
+
+class ArtifactBody(Schema):
+    id: uuid.UUID
+    kind: str
+    name: str | None
+    content_type: str
+    size_bytes: int | None
+    uri: str | None
+    created_at: datetime
+
+
+class ArtifactList(Schema):
+    items: list[ArtifactBody]
+
+
+class EventBody(Schema):
+    id: int
+    task_id: uuid.UUID
+    sequence: int
+    event_type: str
+    status: TaskStatus
+    occurred_at: datetime
+    trace_id: str | None
+    detail: dict[str, Any]
+
+
+class EventList(Schema):
+    items: list[EventBody]
+
+
+class TaskListQuery(Schema):
+    """Filters and paging of GET /api/v1/tasks."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    status: TaskStatus | None = None
+    type: TaskType | None = None
+    domain_type: DomainType | None = None
+    capability_type: CapabilityType | None = None
+    page: int = Field(default=1, ge=1, le=1_000_000)
+    page_size: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
+
+
+class FieldError(Schema):
+    field: str
+    message: str
+
+
+class Problem(Schema):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None
+    trace_id: str | None
+    errors: list[FieldError] | None = None
