@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import structlog
 from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
@@ -25,15 +26,21 @@ from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.maintenance_store import PgMaintenanceStore
 from app.adapters.postgres.migrator import MigrationError, MigrationReport, migrate
 from app.adapters.postgres.pool import create_pool, open_pool
+from app.adapters.postgres.task_queries import PgTaskQueries
 from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.task_signals import PgTaskSignals
 from app.adapters.postgres.tenant_repository import PgTenantRepository
 from app.api import create_app
+from app.api.dependencies import ApiDependencies
+from app.api.streams import EventHub
+from app.application.auth import ensure_dev_key
 from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
 from app.application.maintenance import Maintenance, MaintenanceConfig
 from app.application.worker import Worker, WorkerConfig
 from app.config import ConfigError, Settings
+
+log = structlog.get_logger("app.bootstrap")
 
 __all__ = [
     "ConfigError",
@@ -118,9 +125,27 @@ def build_services(
 
 def build_api(services: Services) -> Quart:
     """The Quart app over `services`; the pool opens when serving starts."""
-    return create_app(
+    tenants = PgTenantRepository(services.pool)
+
+    async def prepare_dev_key() -> None:
+        key = services.settings.dev_api_key
+        if key is not None:
+            try:
+                await ensure_dev_key(key.get_secret_value(), tenants=tenants)
+            except Exception as error:  # the database may still be starting
+                log.warning("dev_key_not_ready", error_type=type(error).__name__)
+
+    dependencies = ApiDependencies(
+        tasks=PgTaskRepository(services.pool),
+        queries=PgTaskQueries(services.pool),
+        tenants=tenants,
         health_checks=[PgHealthCheck(services.pool)],
-        on_startup=[services.start_in_background],
+        default_max_attempts=services.settings.default_max_attempts,
+    )
+    return create_app(
+        dependencies,
+        event_hub=EventHub(PgTaskSignals(services.url).listen_events),
+        on_startup=[services.start_in_background, prepare_dev_key],
         on_shutdown=[services.stop],
         max_payload_bytes=services.settings.max_payload_bytes,
     )

@@ -9,10 +9,12 @@ import structlog
 from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 
-from app.api import health
+from app.api import docs, health, queue_stats, tasks
+from app.api.dependencies import ApiDependencies
+from app.api.openapi import ProblemAwareOpenAPI
 from app.api.problems import register_problem_handlers
+from app.api.streams import EventHub, install_hub
 from app.api.tracing import TRACE_HEADER, current_trace_id, set_trace_id, trace_id_from_headers
-from app.application.health import HealthCheck
 
 log = structlog.get_logger("app.api")
 
@@ -20,36 +22,50 @@ Hook = Callable[[], Awaitable[None]]
 
 
 def create_app(
+    dependencies: ApiDependencies,
     *,
-    health_checks: Sequence[HealthCheck],
+    event_hub: EventHub | None = None,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     max_payload_bytes: int = 1_048_576,
 ) -> Quart:
     """Build the API. `on_startup`/`on_shutdown` open and close pools while serving."""
     app = Quart("assistente")
-    app.config["HEALTH_CHECKS"] = list(health_checks)
+    app.extensions["assistente"] = dependencies
     app.config["MAX_CONTENT_LENGTH"] = max_payload_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
     QuartSchema(
         app,
         openapi_path="/openapi.json",
-        # The docs UI arrives with the REST API issue, with its assets served locally.
-        swagger_ui_path=None,
+        swagger_ui_path=None,  # served by app.api.docs from local assets
         redoc_ui_path=None,
         scalar_ui_path=None,
-        info={"title": "Assistente Tasks API", "version": "1"},
+        info={
+            "title": "Assistente Tasks API",
+            "version": "1",
+            "description": "Queue AI tasks, follow them, cancel them. Errors are RFC 9457 "
+            "problem+json with a traceId.",
+        },
+        security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        pydantic_dump_options={"by_alias": True},
+        openapi_provider_class=ProblemAwareOpenAPI,
     )
     register_problem_handlers(app)
-    app.register_blueprint(health.blueprint)
+    for blueprint in (health.blueprint, tasks.blueprint, queue_stats.blueprint, docs.blueprint):
+        app.register_blueprint(blueprint)
 
     @app.before_serving
     async def _startup() -> None:
         for hook in on_startup:
             await hook()
+        if event_hub is not None:
+            await event_hub.start()
+        install_hub(event_hub)
 
     @app.after_serving
     async def _shutdown() -> None:
+        if event_hub is not None:
+            await event_hub.stop()
         for hook in on_shutdown:
             await hook()
 

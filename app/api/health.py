@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, current_app, json
+from quart import Blueprint, Response, json
 
+from app.api.dependencies import deps
 from app.application.health import check_health
 
 blueprint = Blueprint("health", __name__)
@@ -11,7 +12,7 @@ blueprint = Blueprint("health", __name__)
 
 @blueprint.get("/health")
 async def health() -> Response:
-    report = await check_health(current_app.config["HEALTH_CHECKS"])
+    report = await check_health(deps().health_checks)
     body = {"status": "ok" if report.ok else "unavailable", "checks": report.checks}
     response = Response(
         json.dumps(body), status=200 if report.ok else 503, mimetype="application/json"

@@ -8,9 +8,30 @@ from typing import Any
 
 import structlog
 from quart import Quart, Response, json, request
+from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.api.tracing import current_trace_id
+from app.domain.errors import DomainError
+
+# Domain errors by class name: (status, problem slug). Others are 409 conflicts.
+DOMAIN_STATUS = {
+    "TaskNotFound": (404, "task-not-found"),
+    "TaskAlreadyFinished": (409, "task-already-finished"),
+    "TaskNotRequeueable": (409, "task-not-requeueable"),
+    "IdempotencyConflict": (422, "idempotency-key-reused"),
+    "InvalidTransition": (409, "invalid-transition"),
+}
+
+
+def field_errors(error: object) -> list[dict[str, Any]]:
+    """Pydantic errors as [{field, message}], field paths in the API's camelCase."""
+    found = []
+    for item in getattr(error, "errors", list)():
+        path = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        found.append({"field": path or "body", "message": item.get("msg", "invalid")})
+    return found
+
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://assistente.dev/problems/"
@@ -45,6 +66,26 @@ def problem_response(
     return response
 
 
+class ProblemError(Exception):
+    """Raised by handlers to answer with a problem."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug
+        self.errors = errors
+        self.headers = headers
+
+
 def register_problem_handlers(app: Quart) -> None:
     """Every HTTP error Quart raises, and any unexpected exception, becomes a problem."""
 
@@ -55,6 +96,31 @@ def register_problem_handlers(app: Quart) -> None:
         if status == 405 and error.get_headers():
             headers = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
         return problem_response(status, detail=error.description, headers=headers)
+
+    @app.errorhandler(ProblemError)
+    async def _problem(error: ProblemError) -> Response:
+        return problem_response(
+            error.status,
+            detail=error.detail,
+            slug=error.slug,
+            errors=error.errors,
+            headers=error.headers,
+        )
+
+    @app.errorhandler(RequestSchemaValidationError)
+    async def _invalid(error: RequestSchemaValidationError) -> Response:
+        return problem_response(
+            422,
+            detail="The request does not match the schema; see errors.",
+            slug="validation-failed",
+            title="Validation failed",
+            errors=field_errors(error.validation_error),
+        )
+
+    @app.errorhandler(DomainError)
+    async def _domain(error: DomainError) -> Response:
+        status, slug = DOMAIN_STATUS.get(type(error).__name__, (409, "conflict"))
+        return problem_response(status, detail=str(error), slug=slug)
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:

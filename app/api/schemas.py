@@ -24,6 +24,14 @@ class Schema(BaseModel):
     )
 
 
+class Output(BaseModel):
+    """camelCase on the wire; built from rows, so columns it does not show are ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+
 class RetryPolicyBody(Schema):
     """Backoff for this task: wait baseSeconds * factor^(attempt-1), capped at maxSeconds."""
 
@@ -87,7 +95,7 @@ class CreateBatch(Schema):
     tasks: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class TaskBody(Schema):
+class TaskBody(Output):
     """A task as the API shows it."""
 
     id: uuid.UUID
@@ -116,23 +124,23 @@ class TaskBody(Schema):
     result: Any | None = None
 
 
-class TaskList(Schema):
+class TaskList(Output):
     items: list[TaskBody]
     page: int
     page_size: int
     total: int
 
 
-class BatchResult(Schema):
+class BatchResult(Output):
     tasks: list[TaskBody]
 
 
-class CancelResult(Schema):
+class CancelResult(Output):
     task: TaskBody
     outcome: str = Field(description="`cancelled` (done now) or `requested` (its worker stops it).")
 
 
-class AttemptBody(Schema):
+class AttemptBody(Output):
     id: int
     attempt_no: int
     worker_id: str
@@ -148,11 +156,11 @@ class AttemptBody(Schema):
     error_detail: str | None
 
 
-class AttemptList(Schema):
+class AttemptList(Output):
     items: list[AttemptBody]
 
 
-class ArtifactBody(Schema):
+class ArtifactBody(Output):
     id: uuid.UUID
     kind: str
     name: str | None
@@ -162,11 +170,11 @@ class ArtifactBody(Schema):
     created_at: datetime
 
 
-class ArtifactList(Schema):
+class ArtifactList(Output):
     items: list[ArtifactBody]
 
 
-class EventBody(Schema):
+class EventBody(Output):
     id: int
     task_id: uuid.UUID
     sequence: int
@@ -177,7 +185,7 @@ class EventBody(Schema):
     detail: dict[str, Any]
 
 
-class EventList(Schema):
+class EventList(Output):
     items: list[EventBody]
 
 
@@ -194,7 +202,7 @@ class TaskListQuery(Schema):
     page_size: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
 
 
-class FieldError(Schema):
+class FieldError(Output):
     field: str
     message: str
 
@@ -211,3 +219,26 @@ class Problem(Schema):
     instance: str | None
     trace_id: str | None
     errors: list[FieldError] | None = None
+
+
+class StatsQuery(Schema):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    all_tenants: bool = False
+
+
+class QueueStats(Output):
+    """Seed 003's queue statistics."""
+
+    scope: str = Field(description="The tenant id, or `all`.")
+    waiting: int
+    scheduled: int
+    running: int
+    succeeded: int
+    failed: int
+    dead_lettered: int
+    cancelled: int
+    oldest_waiting_seconds: float
+    finished_last_minute: int
+    finished_last_5_minutes: int
+    finished_last_15_minutes: int

@@ -79,6 +79,9 @@ BEGIN
     PERFORM pg_notify('assistente_cancel', e.task_id::text)
        FROM new_events e
       WHERE e.event_type = 'TaskCancelRequested';
+    -- Live streams (SSE) of the API: which tenants have new events.
+    PERFORM pg_notify('assistente_events', d.tenant_id::text)
+       FROM (SELECT DISTINCT tenant_id FROM new_events) AS d;
     RETURN NULL;
 END
 $$;

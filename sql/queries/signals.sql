@@ -13,3 +13,7 @@ SELECT 1;
 -- name: session_prefer_index_scans
 -- Worker sessions: plan queue queries on their indexes even before statistics catch up with a sudden backlog.
 SELECT set_config('enable_bitmapscan', 'off', false), set_config('enable_seqscan', 'off', false);
+
+-- name: signals_listen_events
+-- Hear which tenants have new task events (payload: the tenant id), for live streams.
+LISTEN assistente_events;

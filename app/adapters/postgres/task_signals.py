@@ -1,4 +1,4 @@
-"""PgTaskSignals: LISTEN for new work and cancel requests on a connection of its own."""
+"""PgTaskSignals: LISTEN for work, cancel requests and new events on connections of their own."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ log = structlog.get_logger("app.signals")
 
 WORK_CHANNEL = "assistente_tasks"
 CANCEL_CHANNEL = "assistente_cancel"
+EVENTS_CHANNEL = "assistente_events"
 
 
 class PgTaskSignals:
@@ -27,28 +28,53 @@ class PgTaskSignals:
     async def listen(
         self, on_work: Callable[[], None], on_cancel: Callable[[uuid.UUID], None]
     ) -> None:
+        """Worker signals: new work (payload ignored) and cancel requests (a task id)."""
+        await self._listen(
+            ["signals_listen_work", "signals_listen_cancel"],
+            {WORK_CHANNEL: lambda _: on_work(), CANCEL_CHANNEL: _uuid_payload(on_cancel)},
+            on_connect=on_work,  # anything sent while we were away would be lost: look now
+        )
+
+    async def listen_events(self, on_tenant: Callable[[uuid.UUID], None]) -> None:
+        """API signals: a tenant has new task events."""
+        await self._listen(["signals_listen_events"], {EVENTS_CHANNEL: _uuid_payload(on_tenant)})
+
+    async def _listen(
+        self,
+        statements: list[str],
+        handlers: dict[str, Callable[[str], None]],
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
         delay = 0.1
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True, application_name="assistente-listener"
                 ) as conn:
-                    await conn.execute(query("signals_listen_work"))
-                    await conn.execute(query("signals_listen_cancel"))
+                    for name in statements:
+                        await conn.execute(query(name))
                     delay = 0.1
-                    # Anything sent while we were not listening would be lost: look now.
-                    on_work()
+                    if on_connect is not None:
+                        on_connect()
                     async for notify in conn.notifies():
-                        if notify.channel == WORK_CHANNEL:
-                            on_work()
-                        elif notify.channel == CANCEL_CHANNEL:
-                            try:
-                                on_cancel(uuid.UUID(notify.payload))
-                            except ValueError:
-                                log.warning("bad_cancel_signal")
+                        handler = handlers.get(notify.channel)
+                        if handler is not None:
+                            handler(notify.payload)
             except psycopg.Error as error:
                 log.warning(
                     "listener_reconnecting", error_type=type(error).__name__, in_seconds=delay
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._reconnect_max)
+
+
+def _uuid_payload(callback: Callable[[uuid.UUID], None]) -> Callable[[str], None]:
+    def handle(payload: str) -> None:
+        try:
+            value = uuid.UUID(payload)
+        except ValueError:
+            log.warning("bad_signal_payload")
+            return
+        callback(value)
+
+    return handle

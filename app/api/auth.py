@@ -1,0 +1,59 @@
+"""Bearer API keys. Every /api/v1 request is scoped to the caller's tenant.
+
+An admin key may act for another tenant by naming it in `X-Tenant-Id`; any
+other key that does so gets a 403. Another tenant's task is always a 404, so a
+caller cannot learn that it exists.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from quart import g, request
+
+from app.api.dependencies import deps
+from app.api.problems import ProblemError
+from app.application.auth import Principal, authenticate
+
+TENANT_HEADER = "X-Tenant-Id"
+
+
+async def require_api_key() -> None:
+    """before_request for the v1 blueprint: 401 unless a live key is presented."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ProblemError(
+            401,
+            "Send an API key as 'Authorization: Bearer <key>'.",
+            slug="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="assistente"'},
+        )
+    principal = await authenticate(key.strip(), tenants=deps().tenants)
+    if principal is None:
+        raise ProblemError(
+            401,
+            "The API key is unknown or revoked.",
+            slug="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="assistente", error="invalid_token"'},
+        )
+    g.principal = principal
+
+
+def principal() -> Principal:
+    found: Principal = g.principal
+    return found
+
+
+def tenant_scope() -> uuid.UUID:
+    """The tenant this request acts for."""
+    caller = principal()
+    named = request.headers.get(TENANT_HEADER)
+    if not named:
+        return caller.tenant_id
+    if not caller.is_admin:
+        raise ProblemError(403, f"Only admin keys may send {TENANT_HEADER}.", slug="forbidden")
+    try:
+        return uuid.UUID(named)
+    except ValueError as error:
+        raise ProblemError(400, f"{TENANT_HEADER} must be a tenant id (UUID).") from error

@@ -1,0 +1,27 @@
+"""What the API needs from the rest of the service, handed in by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from quart import current_app
+
+from app.application.auth import TenantRepository
+from app.application.health import HealthCheck
+from app.application.ports import TaskQueries, TaskRepository
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDependencies:
+    tasks: TaskRepository
+    queries: TaskQueries
+    tenants: TenantRepository
+    health_checks: Sequence[HealthCheck]
+    default_max_attempts: int = 3
+
+
+def deps() -> ApiDependencies:
+    """The dependencies of the app serving the current request."""
+    found: ApiDependencies = current_app.extensions["assistente"]
+    return found

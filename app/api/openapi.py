@@ -1,0 +1,66 @@
+"""The OpenAPI document: quart-schema's, plus the problem responses every operation can give."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from quart_schema.openapi import OpenAPIProvider
+from werkzeug.routing import Rule
+
+from app.api.schemas import Problem
+
+HIDDEN_PREFIXES = ("/docs", "/openapi.json", "/static")
+COMMON_ERRORS = {
+    "400": "Malformed request (bad JSON, bad header).",
+    "401": "Missing, unknown or revoked API key.",
+    "403": "The key may not do this.",
+    "405": "Method not allowed on this path.",
+    "413": "Body larger than the limit.",
+    "415": "Body is not application/json.",
+    "422": "Body or query does not match the schema (see `errors`).",
+    "429": "Too many requests.",
+    "500": "Unexpected error; quote the traceId.",
+    "503": "A dependency (Postgres) is unavailable.",
+}
+TASK_ERRORS = {
+    "404": "No such task for this tenant.",
+    "409": "The task's state does not allow this.",
+}
+
+
+class ProblemAwareOpenAPI(OpenAPIProvider):
+    """Documents every error response as RFC 9457 problem+json."""
+
+    def generate_rules(self) -> Iterable[Rule]:
+        for rule in super().generate_rules():
+            if not rule.rule.startswith(HIDDEN_PREFIXES):
+                yield rule
+
+    def schema(self) -> dict[str, Any]:
+        document = super().schema()
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        problem = Problem.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}"
+        )
+        for name, definition in problem.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components["Problem"] = problem
+        reference = {
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            }
+        }
+        for path, operations in document.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                errors = dict(COMMON_ERRORS)
+                if "{task_id}" in path:
+                    errors.update(TASK_ERRORS)
+                if not path.startswith("/api/"):
+                    errors = {"500": COMMON_ERRORS["500"], "503": COMMON_ERRORS["503"]}
+                for status, description in errors.items():
+                    responses.setdefault(status, {"description": description, **reference})
+                if path.startswith("/api/"):
+                    operation.setdefault("security", [{"bearerAuth": []}])
+        return document

@@ -1,0 +1,286 @@
+"""/api/v1/tasks: thin handlers that parse, call a use case, and map the result."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from quart import Blueprint, Response, request
+from quart_schema import (
+    validate_querystring,
+    validate_request,
+    validate_response,
+)
+
+from app.api.auth import principal, require_api_key, tenant_scope
+from app.api.dependencies import deps
+from app.api.problems import ProblemError
+from app.api.schemas import (
+    ArtifactBody,
+    ArtifactList,
+    AttemptBody,
+    AttemptList,
+    BatchResult,
+    CancelResult,
+    CreateBatch,
+    CreateTask,
+    EventBody,
+    EventList,
+    Problem,
+    TaskBody,
+    TaskList,
+    TaskListQuery,
+)
+from app.api.streams import event_stream
+from app.api.tracing import current_trace_id
+from app.application.ports import EnqueueTask, TaskRecord
+from app.application.tasks import (
+    TaskNotFound,
+    cancel_task,
+    enqueue_task,
+    enqueue_tasks,
+    requeue_task,
+)
+from app.domain.enums import TaskStatus
+
+blueprint = Blueprint("tasks", __name__, url_prefix="/api/v1")
+blueprint.before_request(require_api_key)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+ERRORS = {
+    400: Problem,
+    401: Problem,
+    403: Problem,
+    404: Problem,
+    409: Problem,
+    413: Problem,
+    415: Problem,
+    422: Problem,
+}
+
+
+@blueprint.before_request
+async def _json_only() -> None:
+    """A body must be JSON: anything else is a 415, before any parsing."""
+    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    )
+    if request.method in {"POST", "PUT", "PATCH"} and has_body and not request.is_json:
+        raise ProblemError(
+            415,
+            f"Send the body as application/json (got {request.mimetype or 'no content type'}).",
+            slug="unsupported-media-type",
+        )
+
+
+def command(body: CreateTask, tenant_id: uuid.UUID, idempotency_key: str | None) -> EnqueueTask:
+    return EnqueueTask(
+        tenant_id=tenant_id,
+        type=body.type,
+        payload=body.payload,
+        priority=body.priority,
+        domain_type=body.domain_type,
+        capability_type=body.capability_type,
+        execution_type=body.execution_type,
+        max_attempts=body.max_attempts or deps().default_max_attempts,
+        scheduled_at=body.start_at(),
+        timeout_seconds=body.timeout_seconds,
+        retry_policy=body.retry_policy.as_mapping() if body.retry_policy else None,
+        correlation_id=body.correlation_id,
+        trace_id=current_trace_id(),
+        idempotency_key=idempotency_key,
+    )
+
+
+def task_body(
+    task: TaskRecord, *, with_payload: bool = False, result: str | None = None
+) -> TaskBody:
+    return TaskBody(
+        id=task.id,
+        tenant_id=task.tenant_id,
+        type=task.type,
+        domain_type=task.domain_type,
+        capability_type=task.capability_type,
+        execution_type=task.execution_type,
+        priority=task.priority,
+        status=task.status,
+        progress=task.progress,
+        state=task.state,
+        metadata=dict(task.metadata),
+        attempt_count=task.attempt_count,
+        max_attempts=task.max_attempts,
+        last_error=task.last_error,
+        cancel_requested=task.cancel_requested_at is not None,
+        correlation_id=task.correlation_id,
+        trace_id=task.trace_id,
+        scheduled_at=task.scheduled_at,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        payload=dict(task.payload) if with_payload else None,
+        result=json.loads(result) if result is not None else None,
+    )
+
+
+async def load_task(task_id: uuid.UUID) -> TaskRecord:
+    task = await deps().tasks.get(tenant_scope(), task_id)
+    if task is None:
+        raise TaskNotFound(task_id)
+    return task
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    key = key.strip().strip('"')
+    if not 1 <= len(key) <= 255:
+        raise ProblemError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 255 characters.")
+    return key
+
+
+@blueprint.post("/tasks")
+@validate_request(CreateTask)
+@validate_response(TaskBody, 202)
+async def create_task(data: CreateTask) -> tuple[TaskBody, int, dict[str, str]]:
+    """Queue a task. The task is durable and visible to workers when the 202 leaves.
+
+    Send `Idempotency-Key` to make retries safe: the same key with the same body
+    returns the same task; with another body it is a 422.
+    """
+    enqueued = await enqueue_task(
+        command(data, tenant_scope(), idempotency_key()), tasks=deps().tasks
+    )
+    task = await load_task(enqueued.task_id)
+    headers = {"Location": f"/api/v1/tasks/{task.id}"}
+    if not enqueued.created:
+        headers["Idempotent-Replayed"] = "true"
+    return task_body(task, with_payload=True), 202, headers
+
+
+@blueprint.post("/tasks/batch")
+@validate_request(CreateBatch)
+@validate_response(BatchResult, 202)
+async def create_batch(data: CreateBatch) -> tuple[BatchResult, int]:
+    """Queue up to 500 tasks in one transaction: all or nothing."""
+    tenant_id = tenant_scope()
+    commands = [command(item, tenant_id, item.idempotency_key) for item in data.tasks]
+    enqueued = await enqueue_tasks(commands, tasks=deps().tasks)
+    tasks = [await load_task(e.task_id) for e in enqueued]
+    return BatchResult(tasks=[task_body(t) for t in tasks]), 202
+
+
+@blueprint.get("/tasks")
+@validate_querystring(TaskListQuery)
+@validate_response(TaskList, 200)
+async def list_tasks(query_args: TaskListQuery) -> tuple[TaskList, int, dict[str, str]]:
+    """A page of the caller's tasks, newest first. `X-Total-Count` and `Link` headers page on."""
+    filters = query_args.model_dump(include={"status", "type", "domain_type", "capability_type"})
+    filters = {k: (v.value if hasattr(v, "value") else v) for k, v in filters.items()}
+    size = query_args.page_size
+    tasks, total = await deps().queries.list_tasks(
+        tenant_scope(), filters, limit=size, offset=(query_args.page - 1) * size
+    )
+    headers = {"X-Total-Count": str(total)}
+    links = page_links(query_args, total)
+    if links:
+        headers["Link"] = links
+    body = TaskList(
+        items=[task_body(t) for t in tasks], page=query_args.page, page_size=size, total=total
+    )
+    return body, 200, headers
+
+
+def page_links(query_args: TaskListQuery, total: int) -> str:
+    """RFC 8288 Link header with next and prev pages."""
+    params = {k: v for k, v in request.args.items() if k not in {"page", "pageSize"}}
+    links = []
+    size, page = query_args.page_size, query_args.page
+    for rel, target in (("prev", page - 1), ("next", page + 1)):
+        if target < 1 or (target - 1) * size >= total:
+            continue
+        query = "&".join(
+            f"{k}={v}" for k, v in {**params, "page": target, "pageSize": size}.items()
+        )
+        links.append(f'</api/v1/tasks?{query}>; rel="{rel}"')
+    return ", ".join(links)
+
+
+@blueprint.get("/tasks/<uuid:task_id>")
+@validate_response(TaskBody, 200)
+async def get_task(task_id: uuid.UUID) -> TaskBody:
+    """Status, progress and state, attempts, last error, timestamps, and the result."""
+    task = await load_task(task_id)
+    result = await deps().queries.result(task.id) if task.status is TaskStatus.SUCCEEDED else None
+    return task_body(task, with_payload=True, result=result)
+
+
+@blueprint.post("/tasks/<uuid:task_id>/cancel")
+@validate_response(CancelResult, 200)
+async def cancel(task_id: uuid.UUID) -> CancelResult:
+    """Cancel (best effort): a waiting task at once, a running one by asking its worker.
+
+    A task that already finished is a 409.
+    """
+    status = await cancel_task(tenant_scope(), task_id, tasks=deps().tasks)
+    task = await load_task(task_id)
+    outcome = "cancelled" if status is TaskStatus.CANCELLED else "requested"
+    return CancelResult(task=task_body(task), outcome=outcome)
+
+
+@blueprint.post("/tasks/<uuid:task_id>/requeue")
+@validate_response(TaskBody, 200)
+async def requeue(task_id: uuid.UUID) -> TaskBody:
+    """Put a DeadLetter (or Failed) task back in the queue with fresh attempts."""
+    await requeue_task(
+        tenant_scope(), task_id, requested_by=principal().tenant_name, tasks=deps().tasks
+    )
+    return task_body(await load_task(task_id))
+
+
+@blueprint.get("/tasks/<uuid:task_id>/attempts")
+@validate_response(AttemptList, 200)
+async def attempts(task_id: uuid.UUID) -> AttemptList:
+    """Every attempt: worker, times, status, error, and model, tokens, cost, latency."""
+    await load_task(task_id)
+    rows = await deps().queries.attempts(task_id)
+    return AttemptList(items=[AttemptBody.model_validate(_float_cost(r)) for r in rows])
+
+
+def _float_cost(row: dict[str, Any]) -> dict[str, Any]:
+    cost = row.get("cost")
+    return {**row, "cost": float(cost) if cost is not None else None}
+
+
+@blueprint.get("/tasks/<uuid:task_id>/artifacts")
+@validate_response(ArtifactList, 200)
+async def artifacts(task_id: uuid.UUID) -> ArtifactList:
+    """The task's outputs; fetch one to get its content."""
+    await load_task(task_id)
+    rows = await deps().queries.artifacts(task_id)
+    return ArtifactList(items=[ArtifactBody.model_validate(r) for r in rows])
+
+
+@blueprint.get("/tasks/<uuid:task_id>/artifacts/<uuid:artifact_id>")
+async def artifact_content(task_id: uuid.UUID, artifact_id: uuid.UUID) -> Response:
+    """The artifact itself: its content with its content type, or a redirect to its URI."""
+    await load_task(task_id)
+    row = await deps().queries.artifact(task_id, artifact_id)
+    if row is None:
+        raise ProblemError(404, f"task {task_id} has no artifact {artifact_id}", slug="not-found")
+    if row["content"] is None:
+        return Response("", status=302, headers={"Location": row["uri"]})
+    return Response(row["content"], status=200, content_type=row["content_type"])
+
+
+@blueprint.get("/tasks/<uuid:task_id>/events")
+@validate_response(EventList, 200)
+async def events(task_id: uuid.UUID) -> Any:
+    """The task's timeline. With `Accept: text/event-stream`, a live stream (SSE)."""
+    await load_task(task_id)
+    if "text/event-stream" in request.headers.get("Accept", ""):
+        return await event_stream(deps().queries, tenant_scope(), task_id=task_id)
+    rows = await deps().queries.events_after(task_id, 0)
+    return EventList(items=[EventBody.model_validate(r) for r in rows])
