@@ -119,6 +119,7 @@ def build_services(
         max_size=max(settings.db_pool_max_size, min_size),
         name=process,
         queue_worker=process == "worker",
+        wait_seconds=settings.db_pool_wait_seconds,
     )
     return Services(settings=settings, pool=pool, url=url or database_url(settings))
 

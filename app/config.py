@@ -54,6 +54,8 @@ class Settings(BaseSettings):
 
     db_pool_min_size: int = Field(default=1, ge=1, le=100)
     db_pool_max_size: int = Field(default=10, ge=1, le=500)
+    # How long a request or job waits for a database connection before failing.
+    db_pool_wait_seconds: float = Field(default=5.0, gt=0, le=300)
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

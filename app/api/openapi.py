@@ -59,8 +59,11 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
                     errors.update(TASK_ERRORS)
                 if not path.startswith("/api/"):
                     errors = {"500": COMMON_ERRORS["500"], "503": COMMON_ERRORS["503"]}
+                # quart-schema keys responses by int status; mixing in str keys would break
+                # the sorted JSON rendering of the document.
                 for status, description in errors.items():
-                    responses.setdefault(status, {"description": description, **reference})
+                    if int(status) not in responses and status not in responses:
+                        responses[int(status)] = {"description": description, **reference}
                 if path.startswith("/api/"):
                     operation.setdefault("security", [{"bearerAuth": []}])
         return document

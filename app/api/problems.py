@@ -6,7 +6,9 @@ import traceback
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 import structlog
+from psycopg_pool import PoolTimeout
 from quart import Quart, Response, json, request
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
@@ -115,6 +117,17 @@ def register_problem_handlers(app: Quart) -> None:
             slug="validation-failed",
             title="Validation failed",
             errors=field_errors(error.validation_error),
+        )
+
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(PoolTimeout)
+    async def _database_down(error: Exception) -> Response:
+        log.error("database_unavailable", error_type=type(error).__name__)
+        return problem_response(
+            503,
+            detail="The database is unavailable; retry shortly.",
+            slug="service-unavailable",
+            headers={"Retry-After": "2"},
         )
 
     @app.errorhandler(DomainError)

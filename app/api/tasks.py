@@ -8,6 +8,7 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 from quart_schema import (
+    document_response,
     validate_querystring,
     validate_request,
     validate_response,
@@ -276,11 +277,12 @@ async def artifact_content(task_id: uuid.UUID, artifact_id: uuid.UUID) -> Respon
 
 
 @blueprint.get("/tasks/<uuid:task_id>/events")
-@validate_response(EventList, 200)
+@document_response(EventList, 200)
 async def events(task_id: uuid.UUID) -> Any:
     """The task's timeline. With `Accept: text/event-stream`, a live stream (SSE)."""
     await load_task(task_id)
     if "text/event-stream" in request.headers.get("Accept", ""):
         return await event_stream(deps().queries, tenant_scope(), task_id=task_id)
     rows = await deps().queries.events_after(task_id, 0)
-    return EventList(items=[EventBody.model_validate(r) for r in rows])
+    body = EventList(items=[EventBody.model_validate(r) for r in rows])
+    return body.model_dump(mode="json", by_alias=True)

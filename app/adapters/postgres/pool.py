@@ -11,7 +11,13 @@ from app.adapters.postgres.queries import query
 
 
 def create_pool(
-    conninfo: str, *, min_size: int, max_size: int, name: str, queue_worker: bool = False
+    conninfo: str,
+    *,
+    min_size: int,
+    max_size: int,
+    name: str,
+    queue_worker: bool = False,
+    wait_seconds: float = 5.0,
 ) -> AsyncConnectionPool:
     """A pool that connects nothing until `open_pool` (no I/O at construction).
 
@@ -25,6 +31,9 @@ def create_pool(
         max_size=max_size,
         name=name,
         open=False,
+        # How long a caller waits for a connection before giving up (an API request
+        # then answers 503 instead of hanging while the database is away).
+        timeout=wait_seconds,
         # Each session says who it is in pg_stat_activity.
         kwargs={"application_name": f"assistente-{name}"},
         configure=_prefer_index_scans if queue_worker else None,
