@@ -39,6 +39,7 @@ from app.application.handlers import HandlerRegistry
 from app.application.maintenance import Maintenance, MaintenanceConfig
 from app.application.worker import Worker, WorkerConfig
 from app.config import ConfigError, Settings
+from app.domain.rate_limit import RateLimiter
 
 log = structlog.get_logger("app.bootstrap")
 
@@ -142,6 +143,11 @@ def build_api(services: Services) -> Quart:
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool)],
         default_max_attempts=services.settings.default_max_attempts,
+        rate_limiter=RateLimiter(
+            services.settings.api_rate_limit_per_second, services.settings.api_rate_limit_burst
+        )
+        if services.settings.api_rate_limit_per_second > 0
+        else None,
     )
     return create_app(
         dependencies,

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 import click
 import structlog
+from pydantic import SecretStr
 
 from app.api.server import serve_api
 from app.application.auth import IssuedKey, create_tenant
@@ -33,6 +34,7 @@ from workers.signals import run_until_signalled
 from workers.worker import load_registry, run_worker
 
 EXIT_CONFIG = 2
+LOCAL_DEV_KEY = "atk_local_development_only"
 EXIT_FAILED = 1
 
 
@@ -171,6 +173,12 @@ def dev(host: str | None, port: int | None) -> None:
         click.echo("RabbitMQ is not reachable: events stay in the outbox until a relay runs.")
     click.echo("The relay is not built yet (issue #5): events wait in the outbox.")
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
+    if settings.dev_api_key is None:
+        # A fixed key for local calls; Production refuses any DEV_API_KEY.
+        settings = settings.model_copy(update={"dev_api_key": SecretStr(LOCAL_DEV_KEY)})
+    assert settings.dev_api_key is not None
+    dev_key = settings.dev_api_key.get_secret_value()
+    click.echo(f"API key for local calls (admin of tenant 'dev'): {dev_key}")
     app = build_api(build_services(settings, process="api", url=url))
     worker_process = build_worker(settings, url=url)
     click.echo(f"API on http://{bind_host}:{bind_port}, worker running  (Ctrl+C stops)")

@@ -7,6 +7,8 @@ caller cannot learn that it exists.
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 
 from quart import g, request
@@ -38,6 +40,16 @@ async def require_api_key() -> None:
             headers={"WWW-Authenticate": 'Bearer realm="assistente", error="invalid_token"'},
         )
     g.principal = principal
+    limiter = deps().rate_limiter
+    if limiter is not None:
+        wait = limiter.check(str(principal.key_id), time.monotonic())
+        if wait > 0:
+            raise ProblemError(
+                429,
+                "Too many requests for this API key; slow down.",
+                slug="too-many-requests",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
 
 
 def principal() -> Principal:

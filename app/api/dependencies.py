@@ -10,6 +10,7 @@ from quart import current_app
 from app.application.auth import TenantRepository
 from app.application.health import HealthCheck
 from app.application.ports import TaskQueries, TaskRepository
+from app.domain.rate_limit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,7 @@ class ApiDependencies:
     tenants: TenantRepository
     health_checks: Sequence[HealthCheck]
     default_max_attempts: int = 3
+    rate_limiter: RateLimiter | None = None
 
 
 def deps() -> ApiDependencies:

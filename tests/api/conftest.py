@@ -17,6 +17,9 @@ from app.api.server import serve_api
 from app.application.auth import create_tenant
 from app.bootstrap import build_api, build_services, running_services
 from app.config import load_settings
+from tests.workers.conftest import start_worker
+
+__all__ = ["start_worker"]  # worker fixtures, for tests that run the API beside a worker
 
 
 def free_port() -> int:
@@ -35,8 +38,18 @@ class Caller:
 
 
 @pytest.fixture
-async def base_url(database_url: str, tmp_path: Any) -> AsyncIterator[str]:
-    settings = load_settings(log_dir=tmp_path, log_console=False, max_payload_bytes=64 * 1024)
+def api_overrides() -> dict[str, Any]:
+    """Settings for the API under test; a test module may override this fixture."""
+    return {}
+
+
+@pytest.fixture
+async def base_url(
+    database_url: str, tmp_path: Any, api_overrides: dict[str, Any]
+) -> AsyncIterator[str]:
+    settings = load_settings(
+        log_dir=tmp_path, log_console=False, max_payload_bytes=64 * 1024, **api_overrides
+    )
     app = build_api(build_services(settings, process="api", url=database_url))
     port = free_port()
     stop = asyncio.Event()

@@ -57,7 +57,7 @@ def test_production_refuses_to_start_without_a_database(tmp_path: Path) -> None:
 
 def assert_dev_worker_runs_tasks(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        tenant = conn.execute("INSERT INTO tenants (name) VALUES ('dev') RETURNING id").fetchone()
+        tenant = conn.execute("INSERT INTO tenants (name) VALUES ('e2e') RETURNING id").fetchone()
         assert tenant is not None
         task = conn.execute(
             "INSERT INTO tasks (tenant_id, type) VALUES (%s, 'demo.noop') RETURNING id",
@@ -100,6 +100,13 @@ def test_dev_without_database_url_serves_health_within_15_seconds(tmp_path: Path
             time.sleep(0.2)
         elapsed = time.monotonic() - started
         assert status == 200, f"no healthy answer in {elapsed:.1f}s"
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/tasks",
+            json={"type": "demo.noop"},
+            headers={"Authorization": "Bearer atk_local_development_only"},
+            timeout=5,
+        )
+        assert created.status_code == 202, created.text
         assert_dev_worker_runs_tasks(f"postgresql://postgres:@/postgres?host={tmp_path / 'pg'}")
     finally:
         process.send_signal(signal.SIGINT)

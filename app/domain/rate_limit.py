@@ -1,0 +1,45 @@
+"""A token bucket per caller: `rate` requests a second on average, bursts up to `burst`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    rate: float
+    burst: float
+    tokens: float = field(init=False)
+    updated: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.burst
+
+    def take(self, now: float) -> float:
+        """Spend one token at time `now`; 0 if allowed, else the seconds until one is free."""
+        if self.updated:
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """Buckets by key; forgets idle ones so memory stays bounded."""
+
+    def __init__(self, rate: float, burst: float, *, max_keys: int = 10_000) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1.0)
+        self._buckets: dict[str, TokenBucket] = {}
+        self._max_keys = max_keys
+
+    def check(self, key: str, now: float) -> float:
+        """0 if `key` may proceed now, else the seconds to wait."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._max_keys:
+                self._buckets.clear()  # rare; a full bucket for everyone is the safe reset
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst)
+        return bucket.take(now)

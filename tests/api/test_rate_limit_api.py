@@ -1,0 +1,25 @@
+"""Each API key gets its own request budget; past it, a 429 problem with Retry-After."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Caller, assert_problem
+
+
+@pytest.fixture
+def api_overrides() -> dict[str, Any]:
+    return {"api_rate_limit_per_second": 1, "api_rate_limit_burst": 3}
+
+
+async def test_a_key_past_its_budget_gets_429_and_others_do_not(
+    acme: Caller, globex: Caller
+) -> None:
+    statuses = [(await acme.http.get("/api/v1/tasks")).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    problem = assert_problem(limited := await acme.http.get("/api/v1/tasks"), 429)
+    assert int(limited.headers["retry-after"]) >= 1
+    assert "slow down" in problem["detail"]
+    assert (await globex.http.get("/api/v1/tasks")).status_code == 200
