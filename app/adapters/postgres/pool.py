@@ -35,7 +35,8 @@ def create_pool(
         # then answers 503 instead of hanging while the database is away).
         timeout=wait_seconds,
         # Each session says who it is in pg_stat_activity.
-        kwargs={"application_name": f"assistente-{name}"},
+        # Timestamps leave the database in UTC, whatever the server's own time zone.
+        kwargs={"application_name": f"assistente-{name}", "options": "-c TimeZone=UTC"},
         configure=_prefer_index_scans if queue_worker else None,
     )
 
