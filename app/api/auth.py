@@ -40,6 +40,9 @@ async def require_api_key() -> None:
             headers={"WWW-Authenticate": 'Bearer realm="assistente", error="invalid_token"'},
         )
     g.principal = principal
+    named = request.headers.get(TENANT_HEADER)
+    if named:
+        g.tenant_id = await _named_tenant(principal, named)
     limiter = deps().rate_limiter
     if limiter is not None:
         wait = limiter.check(str(principal.key_id), time.monotonic())
@@ -57,15 +60,19 @@ def principal() -> Principal:
     return found
 
 
-def tenant_scope() -> uuid.UUID:
-    """The tenant this request acts for."""
-    caller = principal()
-    named = request.headers.get(TENANT_HEADER)
-    if not named:
-        return caller.tenant_id
+async def _named_tenant(caller: Principal, named: str) -> uuid.UUID:
     if not caller.is_admin:
         raise ProblemError(403, f"Only admin keys may send {TENANT_HEADER}.", slug="forbidden")
     try:
-        return uuid.UUID(named)
+        tenant_id = uuid.UUID(named)
     except ValueError as error:
         raise ProblemError(400, f"{TENANT_HEADER} must be a tenant id (UUID).") from error
+    if not await deps().tenants.exists(tenant_id):
+        raise ProblemError(404, f"No tenant {tenant_id}.", slug="tenant-not-found")
+    return tenant_id
+
+
+def tenant_scope() -> uuid.UUID:
+    """The tenant this request acts for: the caller's, or the one an admin named."""
+    named: uuid.UUID | None = g.get("tenant_id")
+    return named or principal().tenant_id

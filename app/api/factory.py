@@ -11,6 +11,7 @@ from quart_schema import QuartSchema
 
 from app.api import docs, health, queue_stats, tasks
 from app.api.dependencies import ApiDependencies
+from app.api.json_provider import install_strict_json
 from app.api.openapi import ProblemAwareOpenAPI
 from app.api.problems import register_problem_handlers
 from app.api.streams import EventHub, install_hub
@@ -50,6 +51,7 @@ def create_app(
         pydantic_dump_options={"by_alias": True},
         openapi_provider_class=ProblemAwareOpenAPI,
     )
+    install_strict_json(app)
     register_problem_handlers(app)
     for blueprint in (health.blueprint, tasks.blueprint, queue_stats.blueprint, docs.blueprint):
         app.register_blueprint(blueprint)

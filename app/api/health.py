@@ -12,6 +12,7 @@ blueprint = Blueprint("health", __name__)
 
 @blueprint.get("/health")
 async def health() -> Response:
+    """200 with each dependency's check while all answer; 503 with the failing one."""
     report = await check_health(deps().health_checks)
     body = {"status": "ok" if report.ok else "unavailable", "checks": report.checks}
     response = Response(

@@ -23,10 +23,25 @@ COMMON_ERRORS = {
     "500": "Unexpected error; quote the traceId.",
     "503": "A dependency (Postgres) is unavailable.",
 }
-TASK_ERRORS = {
-    "404": "No such task for this tenant.",
-    "409": "The task's state does not allow this.",
-}
+TASK_ERRORS = {"404": "No such task for this tenant."}
+STATE_ERRORS = {"409": "The task's state does not allow this."}
+
+
+def header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+TENANT_PARAMETER = header("X-Tenant-Id", "Admin keys only: act for this tenant (its id).")
+IDEMPOTENCY_PARAMETER = header(
+    "Idempotency-Key", "Same key and body returns the same task; another body is a 422."
+)
+RESUME_PARAMETER = header("Last-Event-ID", "Streams: resume after this event id.")
 
 
 class ProblemAwareOpenAPI(OpenAPIProvider):
@@ -57,8 +72,11 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
                 errors = dict(COMMON_ERRORS)
                 if "{task_id}" in path:
                     errors.update(TASK_ERRORS)
+                if path.endswith(("/cancel", "/requeue")):
+                    errors.update(STATE_ERRORS)
                 if not path.startswith("/api/"):
-                    errors = {"500": COMMON_ERRORS["500"], "503": COMMON_ERRORS["503"]}
+                    errors = {"500": COMMON_ERRORS["500"]}
+                self._document_headers(path, operation)
                 # quart-schema keys responses by int status; mixing in str keys would break
                 # the sorted JSON rendering of the document.
                 for status, description in errors.items():
@@ -67,3 +85,20 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
                 if path.startswith("/api/"):
                     operation.setdefault("security", [{"bearerAuth": []}])
         return document
+
+    @staticmethod
+    def _document_headers(path: str, operation: dict[str, Any]) -> None:
+        if not path.startswith("/api/"):
+            return
+        parameters = operation.setdefault("parameters", [])
+        parameters.append(TENANT_PARAMETER)
+        if path == "/api/v1/tasks" and "requestBody" in operation:
+            parameters.append(IDEMPOTENCY_PARAMETER)
+        if path.endswith("/events"):
+            parameters.append(RESUME_PARAMETER)
+            operation.setdefault("responses", {}).setdefault(
+                200, {"description": "Events; a live stream with Accept: text/event-stream."}
+            )
+            operation["responses"][200].setdefault("content", {})["text/event-stream"] = {
+                "schema": {"type": "string"}
+            }

@@ -22,6 +22,7 @@ DOMAIN_STATUS = {
     "TaskAlreadyFinished": (409, "task-already-finished"),
     "TaskNotRequeueable": (409, "task-not-requeueable"),
     "IdempotencyConflict": (422, "idempotency-key-reused"),
+    "DuplicateIdempotencyKey": (422, "idempotency-key-repeated"),
     "InvalidTransition": (409, "invalid-transition"),
 }
 
@@ -128,6 +129,14 @@ def register_problem_handlers(app: Quart) -> None:
             detail="The database is unavailable; retry shortly.",
             slug="service-unavailable",
             headers={"Retry-After": "2"},
+        )
+
+    @app.errorhandler(psycopg.DataError)
+    async def _unstorable(error: psycopg.DataError) -> Response:
+        # Input that slipped past validation but that Postgres refuses: the client's to fix.
+        log.warning("unstorable_input", error_type=type(error).__name__)
+        return problem_response(
+            422, detail="A value in the request cannot be stored.", slug="validation-failed"
         )
 
     @app.errorhandler(DomainError)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 from quart_schema import validate_querystring, validate_response
 
 from app.api.auth import principal, require_api_key, tenant_scope
@@ -33,7 +33,5 @@ async def stats(query_args: StatsQuery) -> QueueStats:
 
 @blueprint.get("/events")
 async def tenant_events() -> Response:
-    """Every new event of the caller's tasks, live (SSE), resumable with Last-Event-ID."""
-    if "text/event-stream" not in request.headers.get("Accept", "text/event-stream"):
-        raise ProblemError(406, "This endpoint streams text/event-stream.", slug="not-acceptable")
-    return await event_stream(deps().queries, tenant_scope())
+    """Every new event of the caller's tasks, live (SSE), from now on or after Last-Event-ID."""
+    return await event_stream(deps(), tenant_scope())

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from app.domain.enums import AttemptStatus, CapabilityType, DomainType, ExecutionType, TaskStatus
@@ -14,6 +24,40 @@ from app.domain.retry import MAX_DELAY_SECONDS, RetryPolicy, policy_from_mapping
 
 MAX_BATCH = 500
 MAX_PAGE_SIZE = 200
+MAX_DEPTH = 32
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_AHEAD = timedelta(days=365)
+
+
+def check_json_value(value: Any, depth: int = 0) -> None:
+    """Raise ValueError for what Postgres cannot store as jsonb (NUL, lone surrogates,
+    non-finite numbers) or nesting deeper than MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(str(key))
+            check_json_value(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_json_value(item, depth + 1)
+
+
+def check_text(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from error
+    return text
+
+
+SafeText = Annotated[str, AfterValidator(check_text)]
 
 
 class Schema(BaseModel):
@@ -66,10 +110,29 @@ class CreateTask(Schema):
     scheduled_at: AwareDatetime | None = Field(
         default=None, description="Not before this time (ISO 8601 with offset)."
     )
-    delay_seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
+    delay_seconds: float | None = Field(default=None, ge=0, le=MAX_AHEAD.total_seconds())
     timeout_seconds: int | None = Field(default=None, ge=1, le=86_400)
     retry_policy: RetryPolicyBody | None = None
-    correlation_id: str | None = Field(default=None, min_length=1, max_length=200)
+    correlation_id: SafeText | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("payload")
+    @classmethod
+    def _storable_payload(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        check_json_value(payload)
+        return payload
+
+    @field_validator("scheduled_at")
+    @classmethod
+    def _sensible_time(cls, when: datetime | None) -> datetime | None:
+        if when is None:
+            return None
+        try:
+            when = when.astimezone(UTC)
+        except OverflowError as error:
+            raise ValueError("must be between 2000-01-01 and one year from now") from error
+        if not EARLIEST <= when <= datetime.now(UTC) + MAX_AHEAD:
+            raise ValueError("must be between 2000-01-01 and one year from now")
+        return when
 
     @model_validator(mode="after")
     def _one_schedule(self) -> Self:
@@ -84,15 +147,28 @@ class CreateTask(Schema):
             return datetime.now(UTC) + timedelta(seconds=self.delay_seconds)
         return self.scheduled_at
 
+    def fingerprint(self) -> str:
+        """The request as the client sent it, for Idempotency-Key replays (so a replayed
+        `delaySeconds` matches, and one instant written with two offsets too)."""
+        body = self.model_dump_json(by_alias=True, exclude={"idempotency_key"})
+        return hashlib.sha256(body.encode()).hexdigest()
+
 
 class BatchItem(CreateTask):
     """One task of a batch, with its own idempotency key if wanted."""
 
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    idempotency_key: SafeText | None = Field(default=None, min_length=1, max_length=255)
 
 
 class CreateBatch(Schema):
     tasks: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @model_validator(mode="after")
+    def _keys_once(self) -> Self:
+        keys = [t.idempotency_key for t in self.tasks if t.idempotency_key is not None]
+        if len(keys) != len(set(keys)):
+            raise ValueError("each idempotencyKey may appear only once in a batch")
+        return self
 
 
 class TaskBody(Output):

@@ -3,6 +3,11 @@
 One listener per API process hears which tenants have new events; each open
 stream then reads its own new rows once. Nothing polls the table per client:
 a quiet stream costs nothing but a keep-alive comment every 15 seconds.
+
+Known limit: the tenant-wide stream follows event ids, so an event whose
+transaction commits after a later-numbered one (two tasks changing at the same
+instant) can be skipped by that stream; per-task streams cannot skip (one task's
+events are written one transaction after another).
 """
 
 from __future__ import annotations
@@ -12,18 +17,20 @@ import contextlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import structlog
 from quart import Response, request
 
-from app.application.ports import TaskQueries
+from app.api.dependencies import ApiDependencies
+from app.api.problems import ProblemError
 from app.domain.task import TERMINAL_STATUSES
 
 log = structlog.get_logger("app.api")
 
 KEEP_ALIVE_SECONDS = 15.0
+PAGE = 1000  # tenant_event_list_after's LIMIT
 Listen = Callable[[Callable[[uuid.UUID], None]], Coroutine[Any, Any, None]]
 
 
@@ -34,11 +41,17 @@ class EventHub:
         self._listen = listen
         self._waiters: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self.closing = asyncio.Event()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(self._wake))
 
     async def stop(self) -> None:
+        """End every open stream, then stop listening."""
+        self.closing.set()
+        for waiters in list(self._waiters.values()):
+            for waiter in waiters:
+                waiter.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -49,7 +62,7 @@ class EventHub:
             waiter.set()
 
     @contextlib.contextmanager
-    def subscribe(self, tenant_id: uuid.UUID) -> Any:
+    def subscribe(self, tenant_id: uuid.UUID) -> Iterator[asyncio.Event]:
         waiter = asyncio.Event()
         self._waiters[tenant_id].add(waiter)
         try:
@@ -68,12 +81,18 @@ def install_hub(hub: EventHub | None) -> None:
     _hub = hub
 
 
-def last_event_id() -> int:
-    raw = request.headers.get("Last-Event-ID") or request.args.get("lastEventId") or "0"
+def last_event_id() -> int | None:
+    """The id to resume after (Last-Event-ID header or lastEventId query), if given."""
+    raw = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
+    if raw is None:
+        return None
     try:
-        return max(0, int(raw))
-    except ValueError:
-        return 0
+        value = int(raw)
+    except ValueError as error:
+        raise ProblemError(400, "Last-Event-ID must be an event id (an integer).") from error
+    if value < 0:
+        raise ProblemError(400, "Last-Event-ID must not be negative.")
+    return value
 
 
 def sse(row: dict[str, Any]) -> str:
@@ -91,30 +110,48 @@ def sse(row: dict[str, Any]) -> str:
 
 
 async def event_stream(
-    queries: TaskQueries, tenant_id: uuid.UUID, *, task_id: uuid.UUID | None = None
+    deps: ApiDependencies, tenant_id: uuid.UUID, *, task_id: uuid.UUID | None = None
 ) -> Response:
-    """An SSE response of new events (one task's, or the whole tenant's), resumable
-    with Last-Event-ID. A task's stream ends after the task finishes."""
+    """An SSE response of events: one task's (from the start, or after Last-Event-ID,
+    ending once the task has finished and everything was sent), or the whole
+    tenant's (from now, or after Last-Event-ID)."""
     if _hub is None:
         raise RuntimeError("the event hub is not running")
-    hub, after = _hub, last_event_id()
+    hub, queries = _hub, deps.queries
+    resume_after = last_event_id()
+    if resume_after is not None:
+        after = resume_after
+    elif task_id is not None:
+        after = 0
+    else:
+        after = await queries.tenant_last_event_id(tenant_id)
 
     async def fetch(after_id: int) -> list[dict[str, Any]]:
         if task_id is not None:
             return await queries.events_after(task_id, after_id)
         return await queries.tenant_events_after(tenant_id, after_id)
 
+    async def finished() -> bool:
+        if task_id is None:
+            return False
+        task = await deps.tasks.get(tenant_id, task_id)
+        return task is None or task.status in TERMINAL_STATUSES
+
     async def generate() -> AsyncIterator[str]:
         nonlocal after
         with hub.subscribe(tenant_id) as waiter:
             yield "retry: 2000\n\n"
-            while True:
+            while not hub.closing.is_set():
                 waiter.clear()
-                for row in await fetch(after):
+                rows = await fetch(after)
+                for row in rows:
                     after = row["id"]
                     yield sse(row)
-                    if task_id is not None and row["status"] in TERMINAL_STATUSES:
-                        return
+                if len(rows) >= PAGE:
+                    continue
+                # Checked after the read: an event written in between wakes us again.
+                if await finished() and not await fetch(after):
+                    return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiter.wait(), KEEP_ALIVE_SECONDS)
                     continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from quart import Blueprint, Response, request
 from quart_schema import (
@@ -91,6 +92,7 @@ def command(body: CreateTask, tenant_id: uuid.UUID, idempotency_key: str | None)
         correlation_id=body.correlation_id,
         trace_id=current_trace_id(),
         idempotency_key=idempotency_key,
+        request_hash=body.fingerprint() if idempotency_key else None,
     )
 
 
@@ -195,16 +197,14 @@ async def list_tasks(query_args: TaskListQuery) -> tuple[TaskList, int, dict[str
 
 
 def page_links(query_args: TaskListQuery, total: int) -> str:
-    """RFC 8288 Link header with next and prev pages."""
-    params = {k: v for k, v in request.args.items() if k not in {"page", "pageSize"}}
+    """RFC 8288 Link header with next and prev pages, built from the validated query."""
+    params = query_args.model_dump(mode="json", by_alias=True, exclude_none=True)
     links = []
     size, page = query_args.page_size, query_args.page
     for rel, target in (("prev", page - 1), ("next", page + 1)):
         if target < 1 or (target - 1) * size >= total:
             continue
-        query = "&".join(
-            f"{k}={v}" for k, v in {**params, "page": target, "pageSize": size}.items()
-        )
+        query = urlencode({**params, "page": target, "pageSize": size})
         links.append(f'</api/v1/tasks?{query}>; rel="{rel}"')
     return ", ".join(links)
 
@@ -272,8 +272,23 @@ async def artifact_content(task_id: uuid.UUID, artifact_id: uuid.UUID) -> Respon
     if row is None:
         raise ProblemError(404, f"task {task_id} has no artifact {artifact_id}", slug="not-found")
     if row["content"] is None:
+        if not str(row["uri"]).startswith(("https://", "http://")):
+            raise ProblemError(
+                404,
+                "This artifact is stored outside HTTP; its uri is in the listing.",
+                slug="not-found",
+            )
         return Response("", status=302, headers={"Location": row["uri"]})
-    return Response(row["content"], status=200, content_type=row["content_type"])
+    # Content written by a handler (maybe by a model): never let a browser run it here.
+    return Response(
+        row["content"],
+        status=200,
+        content_type=row["content_type"],
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
+    )
 
 
 @blueprint.get("/tasks/<uuid:task_id>/events")
@@ -282,7 +297,7 @@ async def events(task_id: uuid.UUID) -> Any:
     """The task's timeline. With `Accept: text/event-stream`, a live stream (SSE)."""
     await load_task(task_id)
     if "text/event-stream" in request.headers.get("Accept", ""):
-        return await event_stream(deps().queries, tenant_scope(), task_id=task_id)
+        return await event_stream(deps(), tenant_scope(), task_id=task_id)
     rows = await deps().queries.events_after(task_id, 0)
     body = EventList(items=[EventBody.model_validate(r) for r in rows])
     return body.model_dump(mode="json", by_alias=True)

@@ -56,6 +56,10 @@ class TenantRepository(Protocol):
         """The tenant's id, creating the tenant if needed."""
         ...
 
+    async def exists(self, tenant_id: uuid.UUID) -> bool:
+        """Whether an enabled tenant has this id."""
+        ...
+
     async def create(self, name: str) -> uuid.UUID:
         """A new tenant; raises TenantNameTaken if the name is taken."""
         ...

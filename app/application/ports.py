@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,6 +31,9 @@ class EnqueueTask:
     correlation_id: str | None = None
     trace_id: str | None = None
     idempotency_key: str | None = None
+    # The fingerprint of the request as the client sent it, when the caller has one
+    # (the API hashes its body); otherwise one is computed from these fields.
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,10 @@ class Artifact:
 class TaskRepository(Protocol):
     """Tasks as the API and library callers see them."""
 
+    def transaction(self) -> AbstractAsyncContextManager[TaskRepository]:
+        """A repository whose calls share one transaction (rolled back if the block raises)."""
+        ...
+
     async def add_many(self, tasks: Sequence[NewTask]) -> set[uuid.UUID]:
         """Insert tasks with their TaskQueued events in one transaction; return the ids
         actually inserted (a task whose idempotency key was already used is skipped)."""
@@ -192,6 +200,10 @@ class TaskQueries(Protocol):
     async def tenant_events_after(
         self, tenant_id: uuid.UUID, after_id: int
     ) -> list[dict[str, Any]]: ...
+
+    async def tenant_last_event_id(self, tenant_id: uuid.UUID) -> int:
+        """The newest event id of a tenant (0 if none)."""
+        ...
 
     async def stats(self, tenant_id: uuid.UUID | None) -> dict[str, Any]:
         """Queue counts for one tenant, or for all when None."""

@@ -22,6 +22,14 @@ class IdempotencyConflict(DomainError):
         self.key = key
 
 
+class DuplicateIdempotencyKey(DomainError):
+    """One batch names the same Idempotency-Key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} appears more than once in the batch")
+        self.key = key
+
+
 class TaskNotFound(DomainError):
     def __init__(self, task_id: uuid.UUID) -> None:
         super().__init__(f"task {task_id} was not found")
@@ -76,22 +84,31 @@ async def enqueue_tasks(
 ) -> list[Enqueued]:
     """Insert tasks in one transaction (all or nothing); replays of an idempotency key
     return the original task; a key reused for a different request is a conflict."""
+    seen: set[tuple[uuid.UUID, str]] = set()
+    for c in commands:
+        if c.idempotency_key is not None:
+            if (c.tenant_id, c.idempotency_key) in seen:
+                raise DuplicateIdempotencyKey(c.idempotency_key)
+            seen.add((c.tenant_id, c.idempotency_key))
     new = [
-        NewTask(new_task_id(), c, fingerprint(c) if c.idempotency_key else None) for c in commands
+        NewTask(new_task_id(), c, (c.request_hash or fingerprint(c)) if c.idempotency_key else None)
+        for c in commands
     ]
-    inserted = await tasks.add_many(new)
-    existing = await _replayed(new, inserted, tasks)
-    results = []
-    for task in new:
-        if task.id in inserted:
-            results.append(Enqueued(task.id, created=True))
-            continue
-        key = task.command.idempotency_key
-        assert key is not None  # only keyed tasks are skipped
-        original = existing[(task.command.tenant_id, key)]
-        if original.request_hash != task.request_hash:
-            raise IdempotencyConflict(key)
-        results.append(Enqueued(original.id, created=False))
+    # One transaction: a conflict found after the insert undoes the whole batch.
+    async with tasks.transaction() as tx:
+        inserted = await tx.add_many(new)
+        existing = await _replayed(new, inserted, tx)
+        results = []
+        for task in new:
+            if task.id in inserted:
+                results.append(Enqueued(task.id, created=True))
+                continue
+            key = task.command.idempotency_key
+            assert key is not None  # only keyed tasks are skipped
+            original = existing[(task.command.tenant_id, key)]
+            if original.request_hash != task.request_hash:
+                raise IdempotencyConflict(key)
+            results.append(Enqueued(original.id, created=False))
     return results
 
 

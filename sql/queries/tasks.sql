@@ -195,3 +195,7 @@ SELECT count(*) FILTER (WHERE status = 'Queued' AND scheduled_at <= now())      
        count(*) FILTER (WHERE finished_at > now() - interval '15 minutes')          AS finished_last_15_minutes
   FROM tasks
  WHERE %(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s::uuid;
+
+-- name: tenant_event_last_id
+-- The newest event id of a tenant (where a stream of new events starts).
+SELECT coalesce(max(id), 0) AS last_id FROM task_events WHERE tenant_id = %(tenant_id)s;

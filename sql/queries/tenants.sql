@@ -44,3 +44,7 @@ SELECT k.id, t.name AS tenant, k.name, k.prefix, k.is_admin, k.created_at, k.rev
   FROM api_keys k
   JOIN tenants t ON t.id = k.tenant_id
  ORDER BY t.name, k.created_at;
+
+-- name: tenant_exists
+-- An enabled tenant with this id.
+SELECT 1 FROM tenants WHERE id = %(id)s AND disabled_at IS NULL;

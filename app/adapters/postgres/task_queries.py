@@ -59,6 +59,10 @@ class PgTaskQueries:
             query("tenant_event_list_after"), {"tenant_id": tenant_id, "after_id": after_id}
         )
 
+    async def tenant_last_event_id(self, tenant_id: uuid.UUID) -> int:
+        [row] = await self._rows(query("tenant_event_last_id"), {"tenant_id": tenant_id})
+        return int(row["last_id"])
+
     async def stats(self, tenant_id: uuid.UUID | None) -> dict[str, Any]:
         [row] = await self._rows(query("queue_stats"), {"tenant_id": tenant_id})
         return row

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -16,10 +18,26 @@ from app.domain.enums import CapabilityType, DomainType, ExecutionType, TaskStat
 
 
 class PgTaskRepository:
-    """TaskRepository over a psycopg pool."""
+    """TaskRepository over a psycopg pool (or one connection, inside `transaction()`)."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, conn: AsyncConnection[Any] | None = None) -> None:
         self._pool = pool
+        self._conn = conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgTaskRepository]:
+        """A repository whose calls share one transaction, committed when the block ends
+        and rolled back if it raises."""
+        async with self._pool.connection() as conn, conn.transaction():
+            yield PgTaskRepository(self._pool, conn)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            async with self._pool.connection() as conn:
+                yield conn
 
     async def add_many(self, tasks: Sequence[NewTask]) -> set[uuid.UUID]:
         if not tasks:
@@ -45,12 +63,12 @@ class PgTaskRepository:
             "correlation_ids": [c.correlation_id for c in commands],
             "trace_ids": [c.trace_id for c in commands],
         }
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(query("task_enqueue_many"), params)
             return {row[0] for row in await cursor.fetchall()}
 
     async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with self._connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query("task_get"), {"id": task_id, "tenant_id": tenant_id})
             row = await cur.fetchone()
         return task_record(row) if row else None
@@ -58,7 +76,7 @@ class PgTaskRepository:
     async def get_by_idempotency_keys(
         self, tenant_id: uuid.UUID, keys: Sequence[str]
     ) -> dict[str, TaskRecord]:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with self._connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 query("task_get_by_idempotency_keys"), {"tenant_id": tenant_id, "keys": list(keys)}
             )
@@ -66,7 +84,7 @@ class PgTaskRepository:
         return {row["idempotency_key"]: task_record(row) for row in rows}
 
     async def request_cancel(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskStatus | None:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(
                 query("task_cancel"), {"id": task_id, "tenant_id": tenant_id}
             )
@@ -74,7 +92,7 @@ class PgTaskRepository:
         return TaskStatus(row[1]) if row else None
 
     async def requeue(self, tenant_id: uuid.UUID, task_id: uuid.UUID, requested_by: str) -> bool:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(
                 query("task_requeue"),
                 {"id": task_id, "tenant_id": tenant_id, "requested_by": requested_by},

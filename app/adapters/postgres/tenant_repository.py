@@ -21,6 +21,11 @@ class PgTenantRepository:
     async def ensure(self, name: str) -> uuid.UUID:
         return await self._returning_id("tenant_ensure", {"name": name})
 
+    async def exists(self, tenant_id: uuid.UUID) -> bool:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query("tenant_exists"), {"id": tenant_id})
+            return await cursor.fetchone() is not None
+
     async def create(self, name: str) -> uuid.UUID:
         try:
             return await self._returning_id("tenant_create", {"name": name})
