@@ -25,11 +25,13 @@ from app.adapters.postgres.health_check import PgHealthCheck
 from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.maintenance_store import PgMaintenanceStore
 from app.adapters.postgres.migrator import MigrationError, MigrationReport, migrate
+from app.adapters.postgres.outbox import PgOutbox
 from app.adapters.postgres.pool import create_pool, open_pool
 from app.adapters.postgres.task_queries import PgTaskQueries
 from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.task_signals import PgTaskSignals
 from app.adapters.postgres.tenant_repository import PgTenantRepository
+from app.adapters.rabbitmq.publisher import PikaPublisher
 from app.api import create_app
 from app.api.dependencies import ApiDependencies
 from app.api.streams import EventHub
@@ -37,6 +39,7 @@ from app.application.auth import ensure_dev_key
 from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
 from app.application.maintenance import Maintenance, MaintenanceConfig
+from app.application.relay import Relay, RelayConfig
 from app.application.worker import Worker, WorkerConfig
 from app.config import ConfigError, Settings
 from app.domain.rate_limit import RateLimiter
@@ -47,9 +50,11 @@ __all__ = [
     "ConfigError",
     "MigrationError",
     "MigrationReport",
+    "RelayProcess",
     "Services",
     "WorkerProcess",
     "build_api",
+    "build_relay",
     "build_services",
     "build_worker",
     "database_url",
@@ -250,3 +255,33 @@ async def running_services(settings: Settings, *, process: str) -> AsyncIterator
 def tenant_repository(services: Services) -> PgTenantRepository:
     """Tenants over the services' pool."""
     return PgTenantRepository(services.pool)
+
+
+@dataclass(slots=True)
+class RelayProcess:
+    """The outbox relay with the services it uses."""
+
+    services: Services
+    relay: Relay
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.services.start()
+        try:
+            await self.relay.run(stop)
+        finally:
+            await self.services.stop()
+
+
+def build_relay(settings: Settings, *, url: str | None = None) -> RelayProcess:
+    """Wire the outbox relay: PGMQ outbox in, RabbitMQ topic exchange out."""
+    services = build_services(settings, process="relay", url=url, min_connections=2)
+    relay = Relay(
+        PgOutbox(services.pool, services.url),
+        PikaPublisher(settings.amqp_url.get_secret_value(), settings.relay_exchange),
+        RelayConfig(
+            batch_size=settings.relay_batch_size,
+            vt_seconds=settings.relay_visibility_timeout_seconds,
+            retention_seconds=settings.retention_days * 86_400,
+        ),
+    )
+    return RelayProcess(services, relay)

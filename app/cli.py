@@ -18,6 +18,7 @@ from app.bootstrap import (
     ConfigError,
     MigrationError,
     build_api,
+    build_relay,
     build_services,
     build_worker,
     database_url,
@@ -145,9 +146,13 @@ def worker(app_spec: str | None, concurrency: int | None, worker_id: str | None)
 
 @main.command()
 def relay() -> None:
-    """Publish outbox events to RabbitMQ (not built yet: arrives with the relay issue)."""
-    _start("relay")
-    _fail("the relay is not built yet (outbox relay, issue #5)", EXIT_CONFIG)
+    """Publish outbox events to RabbitMQ until SIGTERM/SIGINT (one relay active at a time)."""
+    settings = _start("relay")
+    try:
+        process = build_relay(settings)
+    except ConfigError as error:
+        _fail(str(error), EXIT_CONFIG)
+    _run(run_until_signalled(process.run))
 
 
 @main.command()
@@ -167,11 +172,13 @@ def dev(host: str | None, port: int | None) -> None:
     else:
         url = database_url(settings)
     _migrate_or_exit(url)
-    if rabbitmq_reachable(settings):
-        click.echo("RabbitMQ answers at AMQP_URL.")
+    with_relay = rabbitmq_reachable(settings)
+    if with_relay:
+        click.echo("RabbitMQ answers at AMQP_URL: the relay publishes task events to it.")
     else:
-        click.echo("RabbitMQ is not reachable: events stay in the outbox until a relay runs.")
-    click.echo("The relay is not built yet (issue #5): events wait in the outbox.")
+        click.echo(
+            "RabbitMQ is not reachable: running without the relay; events wait in the outbox."
+        )
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     if settings.dev_api_key is None:
         # A fixed key for local calls; Production refuses any DEV_API_KEY.
@@ -183,10 +190,13 @@ def dev(host: str | None, port: int | None) -> None:
     worker_process = build_worker(settings, url=url)
     click.echo(f"API on http://{bind_host}:{bind_port}, worker running  (Ctrl+C stops)")
 
+    relay_process = build_relay(settings, url=url) if with_relay else None
+
     async def serve_all(stop: asyncio.Event) -> None:
         await asyncio.gather(
             serve_api(app, host=bind_host, port=bind_port, stop=stop),
             run_worker(worker_process, stop),
+            *([relay_process.run(stop)] if relay_process else []),
         )
 
     _run(run_until_signalled(serve_all))

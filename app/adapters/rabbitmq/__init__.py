@@ -1,0 +1,1 @@
+"""RabbitMQ adapters: the event publisher (pika, one thread, publisher confirms)."""

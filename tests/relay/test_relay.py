@@ -1,0 +1,119 @@
+"""The outbox relay against the real RabbitMQ and Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pika
+import psycopg
+import pytest
+
+from app.application.relay import BrokerUnavailable, Relay
+from app.bootstrap import Services
+from tests.relay.conftest import AMQP_URL, Consumer, make_relay
+from tests.workers.conftest import Enqueue
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+async def drain(relay: Relay) -> int:
+    published = 0
+    while True:
+        counts = await relay.run_once()
+        if not counts.published and not counts.refused:
+            return published
+        published += counts.published
+
+
+async def test_a_bound_consumer_receives_each_event_once_with_its_properties(
+    conn: Conn, enqueue: Enqueue, relay: Relay, bind: Any, tenant: uuid.UUID
+) -> None:
+    consumer = bind("task.#")
+    ids = await enqueue(
+        "demo.noop", count=20, correlation_id="order-9", trace_id="4bf92f3577b34da6a3ce929d0e0e4736"
+    )
+    assert await drain(relay) == 20
+    received = consumer.take(25, timeout=3)
+    assert len(received) == 20
+    assert {body["taskId"] for _, body in received} == {str(i) for i in ids}
+    props, body = received[0]
+    assert body["eventType"] == "TaskQueued"
+    assert (body["attempt"], body["sequence"], body["tenantId"]) == (0, 1, str(tenant))
+    assert "payload" not in body
+    assert props.message_id == body["eventId"]
+    assert props.type == "TaskQueued"
+    assert props.content_type == "application/json"
+    assert props.correlation_id == "order-9"
+    assert props.delivery_mode == 2
+    assert props.timestamp is not None
+    assert props.headers["tenantId"] == str(tenant)
+    assert props.headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    pending = await (
+        await conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'Pending'), "
+            "count(*) FILTER (WHERE status = 'Published') FROM outbox_messages"
+        )
+    ).fetchone()
+    assert pending == (0, 20)
+
+
+async def test_routing_keys_follow_the_event_type(
+    services: Services, enqueue: Enqueue, relay: Relay, bind: Any, tenant: uuid.UUID
+) -> None:
+    queued_only = bind("task.queued")
+    cancelled_only = bind("task.cancelled")
+    [task_id] = await enqueue("demo.noop")
+    from app.application.tasks import cancel_task
+
+    await cancel_task(tenant, task_id, tasks=services.tasks)
+    await drain(relay)
+    assert [b["eventType"] for _, b in queued_only.take(5, timeout=2)] == ["TaskQueued"]
+    assert [b["eventType"] for _, b in cancelled_only.take(5, timeout=2)] == ["TaskCancelled"]
+
+
+async def test_events_nobody_is_bound_for_wait_in_the_unroutable_queue(
+    enqueue: Enqueue, relay: Relay, bind: Any, exchange: str
+) -> None:
+    await enqueue("demo.noop", count=3)
+    await drain(relay)
+    catcher = Consumer(
+        pika.BlockingConnection(pika.URLParameters(AMQP_URL)), f"{exchange}.unroutable"
+    )
+    try:
+        assert len(catcher.take(5, timeout=3)) == 3
+    finally:
+        catcher.connection.close()
+
+
+async def test_a_rolled_back_change_publishes_nothing(
+    conn: Conn, tenant: uuid.UUID, relay: Relay, bind: Any
+) -> None:
+    consumer = bind("task.#")
+    with pytest.raises(RuntimeError):
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO tasks (id, tenant_id, type) VALUES (%s, %s, 'demo.noop')",
+                (uuid.uuid4(), tenant),
+            )
+            await conn.execute(
+                "INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status) "
+                "SELECT id, tenant_id, 1, 'TaskQueued', 'Queued' FROM tasks"
+            )
+            raise RuntimeError("the change fails after the event was written")
+    assert await drain(relay) == 0
+    assert consumer.take(1, timeout=1) == []
+
+
+async def test_an_unreachable_broker_keeps_events_waiting_in_postgres(
+    conn: Conn, services: Services, enqueue: Enqueue, exchange: str
+) -> None:
+    await enqueue("demo.noop", count=5)
+    down = make_relay(services, exchange, amqp_url="amqp://guest:guest@127.0.0.1:1/%2F")
+    with pytest.raises(BrokerUnavailable):
+        await down.run_once()
+    await down.close()
+    row = await (
+        await conn.execute("SELECT count(*), min(vt) <= now() FROM pgmq.q_outbox")
+    ).fetchone()
+    assert row == (5, True)  # still pending and visible again for the next try
