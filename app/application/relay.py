@@ -104,6 +104,8 @@ class RelayConfig:
     vt_seconds: int = 30
     idle_seconds: float = 0.1
     max_refusals: int = 5
+    # A refused event waits refusal_backoff_seconds * 2^(reads-1) before its next try.
+    refusal_backoff_seconds: float = 1.0
     retention_seconds: float = 7 * 86_400
     prune_every_seconds: float = 60.0
     backoff_max_seconds: float = 30.0
@@ -184,7 +186,8 @@ class Relay:
                 if message is not None:
                     self._held.pop(message.task_id, None)
             else:
-                await self._outbox.note_refusal(message_id, error, delay_seconds=2.0**reads)
+                delay = self.config.refusal_backoff_seconds * 2.0 ** max(reads - 1, 0)
+                await self._outbox.note_refusal(message_id, error, delay_seconds=delay)
                 counts.refused += 1
                 if message is not None:
                     self._held[message.task_id] = message_id

@@ -6,7 +6,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +52,19 @@ class Consumer:
     connection: pika.BlockingConnection
     queue: str
 
-    def take(self, count: int, *, timeout: float = 10.0) -> list[tuple[Any, dict[str, Any]]]:
-        """Up to `count` messages as (properties, body), waiting at most `timeout` seconds."""
+    def take(
+        self,
+        count: int,
+        *,
+        timeout: float = 10.0,
+        until: Callable[[list[tuple[Any, dict[str, Any]]]], bool] | None = None,
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """Up to `count` messages as (properties, body), waiting at most `timeout` seconds
+        (or until `until(messages)` holds)."""
         channel = self.connection.channel()
         got: list[tuple[Any, dict[str, Any]]] = []
         end = time.monotonic() + timeout
-        while len(got) < count and time.monotonic() < end:
+        while len(got) < count and time.monotonic() < end and not (until and until(got)):
             method, props, body = channel.basic_get(self.queue, auto_ack=True)
             if method is None:
                 self.connection.sleep(0.05)
