@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
 from app.adapters.postgres.embedded import start_embedded_postgres
-from app.adapters.postgres.health_check import PgHealthCheck
+from app.adapters.postgres.health_check import OutboxLagCheck, PgHealthCheck
 from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.maintenance_store import PgMaintenanceStore
 from app.adapters.postgres.migrator import MigrationError, MigrationReport, migrate
@@ -32,6 +32,7 @@ from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.task_signals import PgTaskSignals
 from app.adapters.postgres.tenant_repository import PgTenantRepository
 from app.adapters.rabbitmq.publisher import PikaPublisher
+from app.adapters.rabbitmq.tail import tail_events
 from app.api import create_app
 from app.api.dependencies import ApiDependencies
 from app.api.streams import EventHub
@@ -63,6 +64,7 @@ __all__ = [
     "rabbitmq_reachable",
     "run_migrations",
     "running_services",
+    "tail_events",
     "tenant_repository",
 ]
 
@@ -146,7 +148,7 @@ def build_api(services: Services) -> Quart:
         tasks=PgTaskRepository(services.pool),
         queries=PgTaskQueries(services.pool),
         tenants=tenants,
-        health_checks=[PgHealthCheck(services.pool)],
+        health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
         default_max_attempts=services.settings.default_max_attempts,
         rate_limiter=RateLimiter(
             services.settings.api_rate_limit_per_second, services.settings.api_rate_limit_burst

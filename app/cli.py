@@ -26,6 +26,7 @@ from app.bootstrap import (
     rabbitmq_reachable,
     run_migrations,
     running_services,
+    tail_events,
     tenant_repository,
 )
 from app.config import Settings, load_settings
@@ -200,6 +201,28 @@ def dev(host: str | None, port: int | None) -> None:
         )
 
     _run(run_until_signalled(serve_all))
+
+
+@main.group()
+def events() -> None:
+    """Look at the task events integrations receive."""
+
+
+@events.command("tail")
+@click.option(
+    "--routing-key",
+    default="task.#",
+    show_default=True,
+    help="Which events: task.queued, task.*, task.# ...",
+)
+def events_tail(routing_key: str) -> None:
+    """Bind a temporary queue to the events exchange and print events as they come."""
+    settings = _start("cli")
+    click.echo(f"listening on {settings.relay_exchange} for {routing_key} (Ctrl+C stops)", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        tail_events(
+            settings.amqp_url.get_secret_value(), settings.relay_exchange, routing_key, click.echo
+        )
 
 
 @main.group()

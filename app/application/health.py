@@ -15,6 +15,8 @@ class CheckResult:
 
     ok: bool
     detail: str | None = None
+    # Figures worth showing beside the status (the outbox lag, for instance).
+    info: dict[str, object] = field(default_factory=dict)
 
 
 class HealthCheck(Protocol):
@@ -52,5 +54,6 @@ async def check_health(checks: Sequence[HealthCheck]) -> HealthReport:
         }
         if result.detail:
             entry["detail"] = result.detail
+        entry.update(result.info)
         report[name] = entry
     return HealthReport(ok=all(result.ok for _, result, _ in answers), checks=report)

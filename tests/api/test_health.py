@@ -43,6 +43,12 @@ async def test_health_is_ok_while_postgres_answers(api: ServingApp) -> None:
     body = await response.get_json()
     assert body["status"] == "ok"
     assert body["checks"]["postgres"]["status"] == "up"
+    assert body["checks"]["outbox"] == {
+        "status": "up",
+        "latencyMs": body["checks"]["outbox"]["latencyMs"],
+        "pendingEvents": 0,
+        "lagSeconds": 0.0,
+    }
     assert response.headers["Cache-Control"] == "no-store"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -117,3 +118,34 @@ async def test_an_unreachable_broker_keeps_events_waiting_in_postgres(
         await conn.execute("SELECT count(*), min(vt) <= now() FROM pgmq.q_outbox")
     ).fetchone()
     assert row == (5, True)  # still pending and visible again for the next try
+
+
+@pytest.mark.slow
+async def test_events_tail_prints_each_event_as_a_json_line(
+    enqueue: Enqueue, relay: Relay, exchange: str, tmp_path: Any
+) -> None:
+    import json as json_module
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AMQP_URL": AMQP_URL, "RELAY_EXCHANGE": exchange, "LOG_DIR": str(tmp_path)}
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "events", "tail", "--routing-key", "task.queued"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert tail.stderr is not None and "listening on" in tail.stderr.readline()
+        await asyncio.sleep(0.5)  # the queue is bound
+        ids = await enqueue("demo.noop", count=2)
+        await drain(relay)
+        assert tail.stdout is not None
+        lines = [json_module.loads(tail.stdout.readline()) for _ in range(2)]
+    finally:
+        tail.terminate()
+        tail.communicate(timeout=10)  # also closes the pipes
+    assert {line["event"]["taskId"] for line in lines} == {str(i) for i in ids}
+    assert all(line["routingKey"] == "task.queued" for line in lines)

@@ -30,3 +30,25 @@ class PgHealthCheck:
         if not row or not row[0]:
             return CheckResult(ok=False, detail="schema not migrated: run `assistente migrate`")
         return CheckResult(ok=True)
+
+
+class OutboxLagCheck:
+    """Reports how far the relay is behind: pending events and the oldest one's age."""
+
+    name = "outbox"
+
+    def __init__(self, pool: AsyncConnectionPool, *, timeout: float = 2.0) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    async def check(self) -> CheckResult:
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._pool.connection(timeout=self._timeout) as conn:
+                    cursor = await conn.execute(query("outbox_lag"))
+                    row = await cursor.fetchone()
+        except Exception as error:  # the postgres check already says why
+            return CheckResult(ok=False, detail=type(error).__name__)
+        pending, lag = (int(row[0]), float(row[1])) if row else (0, 0.0)
+        # A lag is information for operators, not a reason to take the API out of service.
+        return CheckResult(ok=True, info={"pendingEvents": pending, "lagSeconds": round(lag, 3)})
