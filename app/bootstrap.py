@@ -33,6 +33,7 @@ from app.adapters.postgres.task_signals import PgTaskSignals
 from app.adapters.postgres.tenant_repository import PgTenantRepository
 from app.adapters.rabbitmq.publisher import PikaPublisher
 from app.adapters.rabbitmq.tail import tail_events
+from app.adapters.relay_metrics import RelayMetrics
 from app.api import create_app
 from app.api.dependencies import ApiDependencies
 from app.api.streams import EventHub
@@ -265,11 +266,15 @@ class RelayProcess:
 
     services: Services
     relay: Relay
+    metrics: RelayMetrics
+    metrics_port: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.services.start()
+        if self.metrics_port:
+            self.metrics.serve(self.metrics_port)
         try:
-            await self.relay.run(stop)
+            await asyncio.gather(self.relay.run(stop), self.metrics.run(stop))
         finally:
             await self.services.stop()
 
@@ -277,8 +282,9 @@ class RelayProcess:
 def build_relay(settings: Settings, *, url: str | None = None) -> RelayProcess:
     """Wire the outbox relay: PGMQ outbox in, RabbitMQ topic exchange out."""
     services = build_services(settings, process="relay", url=url, min_connections=2)
+    outbox = PgOutbox(services.pool, services.url)
     relay = Relay(
-        PgOutbox(services.pool, services.url),
+        outbox,
         PikaPublisher(settings.amqp_url.get_secret_value(), settings.relay_exchange),
         RelayConfig(
             batch_size=settings.relay_batch_size,
@@ -286,4 +292,6 @@ def build_relay(settings: Settings, *, url: str | None = None) -> RelayProcess:
             retention_seconds=settings.retention_days * 86_400,
         ),
     )
-    return RelayProcess(services, relay)
+    return RelayProcess(
+        services, relay, RelayMetrics(relay, outbox), settings.relay_metrics_port or None
+    )

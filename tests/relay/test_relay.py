@@ -149,3 +149,45 @@ async def test_events_tail_prints_each_event_as_a_json_line(
         tail.communicate(timeout=10)  # also closes the pipes
     assert {line["event"]["taskId"] for line in lines} == {str(i) for i in ids}
     assert all(line["routingKey"] == "task.queued" for line in lines)
+
+
+async def test_the_relay_process_exposes_its_lag_and_totals_as_metrics(
+    enqueue: Enqueue, exchange: str, database_url: str, tmp_path: Any, bind: Any
+) -> None:
+    import httpx
+
+    from app.bootstrap import build_relay
+    from app.config import load_settings
+    from tests.api.conftest import free_port
+
+    bind("task.#")
+    port = free_port()
+    settings = load_settings(
+        database_url=database_url,
+        amqp_url=AMQP_URL,
+        relay_exchange=exchange,
+        relay_metrics_port=port,
+        log_dir=tmp_path,
+        log_console=False,
+    )
+    process = build_relay(settings)
+    await enqueue("demo.noop", count=4)
+    stop = asyncio.Event()
+    running = asyncio.create_task(process.run(stop))
+    try:
+        text = ""
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            try:
+                text = (await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/metrics")).text
+            except httpx.TransportError:
+                continue
+            if "assistente_relay_published_total 4.0" in text:
+                break
+        assert "assistente_relay_published_total 4.0" in text
+        assert "assistente_outbox_pending 0.0" in text
+        assert "assistente_outbox_lag_seconds" in text
+        assert "assistente_relay_failed_total 0.0" in text
+    finally:
+        stop.set()
+        await running
