@@ -24,14 +24,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exchange_type import ExchangeType
 
 from app.application.relay import BrokerUnavailable, OutboxMessage, PublishResult
-
-_WORD = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def routing_key(event_type: str) -> str:
-    """TaskQueued -> task.queued, TaskDeadLettered -> task.dead_lettered."""
-    name = event_type.removeprefix("Task") or "event"
-    return "task." + _WORD.sub("_", name).lower()
+from app.domain.event_catalogue import routing_key
 
 
 def properties(body: dict[str, Any]) -> pika.BasicProperties:

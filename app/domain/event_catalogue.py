@@ -1,0 +1,103 @@
+"""The catalogue of task events integrators receive: fields of each, as JSON Schema.
+
+The outbox trigger (sql/migrations/0002_outbox.sql) builds the messages; these
+models describe them, and a test checks real messages against them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from app.domain.enums import AttemptStatus, TaskStatus
+from app.domain.events import EventType
+
+
+class TaskEventBase(BaseModel):
+    """Fields every task event carries. No payload text or prompt, ever."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    eventId: uuid.UUID = Field(description="Stable across re-deliveries: dedupe on it.")
+    eventType: str
+    occurredAt: datetime
+    tenantId: uuid.UUID
+    taskId: uuid.UUID
+    sequence: int = Field(ge=1, description="Orders one task's events.")
+    traceId: str | None = Field(description="W3C trace id of the request that queued the task.")
+    status: TaskStatus = Field(description="The task's status after this event.")
+    type: str = Field(description="The task's type (which handler runs it).")
+    attempt: int = Field(ge=0, description="Attempts started so far in this cycle.")
+    correlationId: str | None
+
+
+# What each event adds to the common fields.
+DETAILS: dict[EventType, dict[str, Any]] = {
+    EventType.QUEUED: {"scheduledAt": (datetime, ...), "priority": (int, ...)},
+    EventType.RUNNING: {"attemptNo": (int, ...), "workerId": (str, ...)},
+    EventType.PROGRESSED: {"progress": (int, ...), "state": (str | None, None)},
+    EventType.SUCCEEDED: {"attemptStatus": (AttemptStatus, ...)},
+    EventType.FAILED: {
+        "attemptStatus": (AttemptStatus, ...),
+        "retryAt": (datetime | None, None),
+        "errorCode": (str | None, None),
+        "workerId": (str | None, None),
+    },
+    EventType.DEAD_LETTERED: {
+        "attemptStatus": (AttemptStatus, ...),
+        "errorCode": (str | None, None),
+        "workerId": (str | None, None),
+    },
+    EventType.CANCEL_REQUESTED: {},
+    EventType.CANCELLED: {
+        "attemptStatus": (AttemptStatus | None, None),
+        "errorCode": (str | None, None),
+        "workerId": (str | None, None),
+    },
+    EventType.RELEASED: {"attemptStatus": (AttemptStatus, ...)},
+    EventType.REQUEUED: {"requestedBy": (str, ...)},
+}
+
+DESCRIPTIONS: dict[EventType, str] = {
+    EventType.QUEUED: "A task was accepted and waits for a worker (seed 000's TaskQueued).",
+    EventType.RUNNING: "A worker leased the task and started an attempt.",
+    EventType.PROGRESSED: "The running task reported progress (at most about once a second).",
+    EventType.SUCCEEDED: "The task finished; fetch its result through the API.",
+    EventType.FAILED: "An attempt failed; the task retries at retryAt.",
+    EventType.DEAD_LETTERED: (
+        "Retries exhausted or a non-recoverable error; an operator may requeue it."
+    ),
+    EventType.CANCEL_REQUESTED: "A cancel was asked for the running task; its worker stops it.",
+    EventType.CANCELLED: "The task was cancelled and will not run again.",
+    EventType.RELEASED: "A stopping worker handed the task back; it runs again elsewhere.",
+    EventType.REQUEUED: "An operator put a dead-lettered or failed task back in the queue.",
+}
+
+_WORD = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def routing_key(event_type: str) -> str:
+    """TaskQueued -> task.queued, TaskDeadLettered -> task.dead_lettered."""
+    name = event_type.removeprefix("Task") or "event"
+    return "task." + _WORD.sub("_", name).lower()
+
+
+def event_model(event_type: EventType) -> type[TaskEventBase]:
+    """The pydantic model of one event type."""
+    fields: dict[str, Any] = {"eventType": (Literal[event_type.value], ...)}
+    fields.update(DETAILS[event_type])
+    return create_model(
+        event_type.value, __base__=TaskEventBase, __doc__=DESCRIPTIONS[event_type], **fields
+    )
+
+
+MODELS: dict[EventType, type[TaskEventBase]] = {e: event_model(e) for e in EventType}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of every event, by event type."""
+    return {e.value: MODELS[e].model_json_schema() for e in EventType}
