@@ -191,3 +191,37 @@ async def test_the_relay_process_exposes_its_lag_and_totals_as_metrics(
     finally:
         stop.set()
         await running
+
+
+async def test_published_events_are_pruned_after_their_retention(
+    conn: Conn, enqueue: Enqueue, relay: Relay
+) -> None:
+    await enqueue("demo.noop", count=3)
+    await drain(relay)
+    await conn.execute(
+        "UPDATE pgmq.a_outbox SET archived_at = now() - interval '8 days' "
+        "WHERE msg_id IN (SELECT msg_id FROM pgmq.a_outbox ORDER BY msg_id LIMIT 2)"
+    )
+    outbox = relay._outbox
+    assert await outbox.prune_published(7 * 86_400, 100) == 2
+    row = await (await conn.execute("SELECT count(*) FROM pgmq.a_outbox")).fetchone()
+    assert row == (1,)
+
+
+async def test_a_down_broker_is_logged_once_not_per_message(
+    services: Services, enqueue: Enqueue, exchange: str
+) -> None:
+    from structlog.testing import capture_logs
+
+    await enqueue("demo.noop", count=50)
+    down = make_relay(
+        services, exchange, amqp_url="amqp://guest:guest@127.0.0.1:1/%2F", backoff_max_seconds=0.2
+    )
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        running = asyncio.create_task(down.run(stop))
+        await asyncio.sleep(2.0)  # several retries
+        stop.set()
+        await running
+    states = [entry for entry in logs if entry["event"] == "relay_state"]
+    assert [s["state"] for s in states] == ["publishing", "broker_unavailable"]
