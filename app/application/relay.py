@@ -1,10 +1,12 @@
 """The outbox relay: every task event reaches RabbitMQ at least once, each task's in order.
 
-One relay is active at a time (an advisory lock; others wait to take over), and
-it reads the outbox oldest first, so a task's events leave in the order their
-transactions committed. A batch is published with publisher confirms; only what
-the broker confirmed is archived, so a relay killed between publish and archive
-publishes those events again on restart (same message id: consumers dedupe).
+One relay is active at a time (an advisory lock; others wait to take over). A
+read returns only each task's oldest pending event, so a task's events leave in
+the order their transactions committed whatever happened to earlier batches (a
+refused or unconfirmed event holds back its own task only). A batch is published
+with publisher confirms; only what the broker confirmed is archived, so a relay
+killed between publish and archive publishes those events again on restart (same
+message id: consumers dedupe).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class OutboxMessage:
     reads: int
     enqueued_at: datetime
     body: Mapping[str, Any]
+    refusals: int = 0
 
     @property
     def task_id(self) -> str:
@@ -101,7 +104,8 @@ class EventPublisher(Protocol):
 @dataclass(frozen=True, slots=True)
 class RelayConfig:
     batch_size: int = 100
-    vt_seconds: int = 30
+    # Longer than the worst publish (connect + confirms), so no batch is read twice at once.
+    vt_seconds: int = 60
     idle_seconds: float = 0.1
     max_refusals: int = 5
     # A refused event waits refusal_backoff_seconds * 2^(reads-1) before its next try.
@@ -127,7 +131,6 @@ class Relay:
         self.config = config
         self.totals = RelayCounts()
         self.state = "starting"
-        self._held: dict[str, int] = {}  # task id -> refused message holding its later events
         self._last_prune = 0.0
 
     async def run_once(self) -> RelayCounts:
@@ -136,61 +139,36 @@ class Relay:
         batch = await self._outbox.read(self.config.batch_size, self.config.vt_seconds)
         if not batch:
             return counts
-        ready, held_back = self._in_task_order(batch)
-        if held_back:
-            await self._outbox.release([m.id for m in held_back])
         try:
-            result = await self._publisher.publish(ready)
+            result = await self._publisher.publish(batch)
         except BrokerUnavailable as error:
-            await self._settle(error.result, counts)
-            unsent = [m.id for m in ready if m.id not in set(error.result.confirmed)]
-            await self._outbox.release(unsent)
+            # A snapshot: late confirms must not change what we archive or release.
+            partial = PublishResult(list(error.result.confirmed), dict(error.result.refused))
+            await self._settle(partial, counts, batch)
+            settled = set(partial.confirmed) | set(partial.refused)
+            await self._outbox.release([m.id for m in batch if m.id not in settled])
             raise
-        await self._settle(result, counts, batch=ready)
+        await self._settle(result, counts, batch)
         return counts
 
-    def _in_task_order(
-        self, batch: list[OutboxMessage]
-    ) -> tuple[list[OutboxMessage], list[OutboxMessage]]:
-        """Hold back events of a task whose earlier event the broker refused."""
-        ready, held = [], []
-        for message in batch:
-            blocker = self._held.get(message.task_id)
-            if blocker is not None and blocker != message.id:
-                held.append(message)
-            else:
-                ready.append(message)
-        return ready, held
-
     async def _settle(
-        self,
-        result: PublishResult,
-        counts: RelayCounts,
-        batch: Sequence[OutboxMessage] = (),
+        self, result: PublishResult, counts: RelayCounts, batch: Sequence[OutboxMessage]
     ) -> None:
         if result.confirmed:
             await self._outbox.archive(result.confirmed)
             counts.published += len(result.confirmed)
-            confirmed = set(result.confirmed)
-            for task_id, blocker in list(self._held.items()):
-                if blocker in confirmed:
-                    del self._held[task_id]
         by_id = {m.id: m for m in batch}
         for message_id, error in result.refused.items():
-            message = by_id.get(message_id)
-            reads = message.reads if message else self.config.max_refusals
-            if reads >= self.config.max_refusals:
+            refusals = by_id[message_id].refusals + 1 if message_id in by_id else 1
+            if refusals >= self.config.max_refusals:
                 await self._outbox.set_aside(message_id, error)
                 counts.set_aside += 1
                 log.error("event_set_aside", message_id=message_id, error=error)
-                if message is not None:
-                    self._held.pop(message.task_id, None)
             else:
-                delay = self.config.refusal_backoff_seconds * 2.0 ** max(reads - 1, 0)
+                # The event, and its task's later events, wait; other tasks go on.
+                delay = self.config.refusal_backoff_seconds * 2.0 ** (refusals - 1)
                 await self._outbox.note_refusal(message_id, error, delay_seconds=delay)
                 counts.refused += 1
-                if message is not None:
-                    self._held[message.task_id] = message_id
         self.totals.published += counts.published
         self.totals.refused += counts.refused
         self.totals.set_aside += counts.set_aside
@@ -233,7 +211,6 @@ class Relay:
         leading = await self._outbox.try_lead()
         if leading and not was_leading:
             await self._outbox.reclaim()
-            self._held.clear()
             self._set_state("publishing")
         elif not leading:
             self._set_state("standby")

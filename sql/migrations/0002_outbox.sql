@@ -5,6 +5,10 @@
 
 SELECT pgmq.create('outbox');
 
+-- The relay reads only each task's oldest pending event; this index answers
+-- "is there an earlier event of this task still waiting?" without a scan.
+CREATE INDEX outbox_task_order_idx ON pgmq.q_outbox ((message ->> 'taskId'), msg_id);
+
 -- The user's OutboxMessages, for DBAs: pending rows still in the queue, published
 -- rows in its archive.
 CREATE VIEW outbox_messages AS

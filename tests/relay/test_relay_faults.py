@@ -19,6 +19,7 @@ import pytest
 from app.application.tasks import cancel_task
 from app.bootstrap import Services
 from tests.relay.conftest import AMQP_URL, make_relay
+from tests.relay.test_relay import drain
 from tests.workers.conftest import Enqueue
 
 Conn = psycopg.AsyncConnection[Any]
@@ -227,3 +228,36 @@ async def test_a_relay_killed_mid_batch_loses_nothing(
     assert all(len(v) == 1 for v in ids_by_event.values())
     pending = await (await conn.execute("SELECT count(*) FROM pgmq.q_outbox")).fetchone()
     assert pending == (0,)
+
+
+async def test_a_refused_event_holds_back_only_its_own_task(
+    conn: Conn, services: Services, enqueue: Enqueue, bind: Any, exchange: str, tenant: uuid.UUID
+) -> None:
+    cancelled = bind("task.cancelled")
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    full = f"{exchange}.full"
+    channel.queue_declare(full, arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+    try:
+        relay = make_relay(services, exchange, max_refusals=4, refusal_backoff_seconds=1.5)
+        [stuck] = await enqueue("demo.noop")
+        await drain(relay)  # its TaskQueued is out
+        channel.queue_bind(full, exchange, routing_key="task.cancelled")
+        await cancel_task(tenant, stuck, tasks=services.tasks)
+        assert (await relay.run_once()).refused == 1  # its TaskCancelled is refused once
+        channel.queue_unbind(full, exchange, routing_key="task.cancelled")  # would take it now
+        [other] = await enqueue("demo.noop")
+        await cancel_task(tenant, other, tasks=services.tasks)
+        await relay.run_once()  # the other task's TaskQueued
+        await relay.run_once()  # and then its TaskCancelled
+        # The nacked copy may still reach a queue that accepted it; then the other task's
+        # events went out at once, while the stuck one waits for its backoff.
+        first = cancelled.take(5, timeout=0.5)
+        assert [b["taskId"] for _, b in first] == [str(stuck), str(other)]
+        await asyncio.sleep(1.5)
+        await drain(relay)
+        assert [b["taskId"] for _, b in cancelled.take(5, timeout=2)] == [str(stuck)]
+        await relay.close()
+    finally:
+        channel.queue_delete(full)
+        connection.close()

@@ -36,8 +36,14 @@ class PgOutbox:
             await cur.execute(query("outbox_read"), {"limit": limit, "vt_seconds": vt_seconds})
             rows = await cur.fetchall()
         return [
-            OutboxMessage(row["msg_id"], row["read_ct"], row["enqueued_at"], row["message"])
-            for row in rows
+            OutboxMessage(
+                row["msg_id"],
+                row["read_ct"],
+                row["enqueued_at"],
+                row["message"],
+                refusals=int((row["headers"] or {}).get("refusals", 0)),
+            )
+            for row in sorted(rows, key=lambda r: r["msg_id"])
         ]
 
     async def archive(self, ids: Sequence[int]) -> None:

@@ -66,7 +66,6 @@ class _Batch:
     """A batch in flight: which delivery tags are still unconfirmed."""
 
     future: Future[PublishResult]
-    forget: Any = None  # called with the delivery tag once it is settled
     waiting: dict[int, int] = field(default_factory=dict)  # delivery tag -> outbox id
     result: PublishResult = field(default_factory=PublishResult)
 
@@ -74,8 +73,6 @@ class _Batch:
         message_id = self.waiting.pop(tag, None)
         if message_id is None:
             return
-        if self.forget is not None:
-            self.forget(tag)
         if ok and message_id not in self.result.refused:
             self.result.confirmed.append(message_id)
         elif not ok:
@@ -85,151 +82,93 @@ class _Batch:
             self.future.set_result(self.result)
 
 
-class PikaPublisher:
-    """EventPublisher over pika's SelectConnection on a thread of its own."""
+class _Link:
+    """One connection and everything that belongs to it.
 
-    def __init__(self, amqp_url: str, exchange: str, *, connect_timeout: float = 5.0) -> None:
-        self._parameters = pika.URLParameters(amqp_url)
-        self._parameters.socket_timeout = connect_timeout
-        self._parameters.connection_attempts = 1
-        self._connect_timeout = connect_timeout
-        self.exchange = exchange
-        self._lock = threading.Lock()
-        self._connection: pika.SelectConnection | None = None
-        self._channel: Channel | None = None
-        self._ready: Future[None] | None = None
-        self._thread: threading.Thread | None = None
-        self._next_tag = 0
-        self._in_flight: dict[int, _Batch] = {}  # delivery tag -> its batch
-        self._by_message_id: dict[str, tuple[_Batch, int]] = {}
-        self._message_of_tag: dict[int, str] = {}
+    Its callbacks touch only its own state, so a connection that closes late can
+    never disturb the one that replaced it. All of it runs on the link's thread.
+    """
 
-    async def publish(self, messages: Sequence[OutboxMessage]) -> PublishResult:
-        if not messages:
-            return PublishResult()
-        ready = self._connect()
+    def __init__(self, publisher: PikaPublisher) -> None:
+        self.publisher = publisher
+        self.ready: Future[None] = Future()
+        self.channel: Channel | None = None
+        self.next_tag = 0
+        self.in_flight: dict[int, _Batch] = {}
+        self.tag_of_message: dict[str, int] = {}
+        self.connection = pika.SelectConnection(
+            publisher.parameters,
+            on_open_callback=self._on_open,
+            on_open_error_callback=lambda _c, e: self.fail(f"cannot connect: {_name(e)}"),
+            on_close_callback=lambda _c, e: self.fail(f"connection closed: {_name(e)}"),
+        )
+        self.thread = threading.Thread(target=self._run, name="pika-publisher", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
         try:
-            await asyncio.wait_for(asyncio.wrap_future(ready), self._connect_timeout * 2)
-        except TimeoutError as error:
-            self._abandon("the broker did not answer in time")
-            raise BrokerUnavailable("the broker did not answer in time") from error
-        batch = _Batch(Future(), forget=self._forget_message)
-        connection = self._connection
-        if connection is None:
-            raise BrokerUnavailable("the connection to the broker closed")
-        connection.ioloop.add_callback_threadsafe(lambda: self._send(batch, list(messages)))
-        try:
-            return await asyncio.wait_for(
-                asyncio.wrap_future(batch.future), CONFIRM_TIMEOUT_SECONDS
-            )
-        except TimeoutError as error:
-            self._abandon("confirms did not arrive in time")
-            raise BrokerUnavailable("confirms did not arrive in time", batch.result) from error
+            self.connection.ioloop.start()
+        finally:
+            self.connection.ioloop.close()  # frees the loop's wake-up sockets
 
-    async def close(self) -> None:
-        await asyncio.to_thread(self._abandon, "closing", join=True)
-
-    # -- connection, on the caller's thread ------------------------------------------
-
-    def _connect(self) -> Future[None]:
-        with self._lock:
-            if self._ready is not None and not (self._ready.done() and self._ready.exception()):
-                return self._ready
-            self._ready = Future()
-            ready = self._ready
-            self._connection = pika.SelectConnection(
-                self._parameters,
-                on_open_callback=self._on_open,
-                on_open_error_callback=lambda c, e: self._closed(c, f"cannot connect: {_name(e)}"),
-                on_close_callback=lambda c, e: self._closed(c, f"connection closed: {_name(e)}"),
-            )
-            self._thread = threading.Thread(
-                target=_run_loop, args=(self._connection,), name="pika-publisher", daemon=True
-            )
-            self._thread.start()
-        return ready
-
-    def _abandon(self, reason: str, *, join: bool = False) -> None:
-        """Close the connection (its close callback fails what is still waiting)."""
-        with self._lock:
-            connection, thread = self._connection, self._thread
-
-        def stop() -> None:
-            if connection is not None and connection.is_open:
-                connection.close()
-            elif connection is not None:
-                self._closed(connection, reason)
-
-        if connection is not None and thread is not None and thread.is_alive():
-            with contextlib.suppress(RuntimeError, pika.exceptions.AMQPError):
-                connection.ioloop.add_callback_threadsafe(stop)
-            if join:
-                thread.join(timeout=5)
-        else:
-            self._fail(reason)
-
-    # -- on the pika thread ------------------------------------------------------------
-
-    def _closed(self, connection: Any, reason: str) -> None:
-        self._fail(reason)
-        connection.ioloop.stop()  # ends this connection's thread
+    def call(self, function: Any) -> None:
+        """Run `function` on this link's thread."""
+        self.connection.ioloop.add_callback_threadsafe(function)
 
     def _on_open(self, connection: Any) -> None:
         connection.channel(on_open_callback=self._on_channel)
 
     def _on_channel(self, channel: Channel) -> None:
-        self._channel = channel
-        channel.add_on_close_callback(
-            lambda _ch, error: self._fail(f"channel closed: {_name(error)}")
-        )
+        self.channel = channel
+        # A channel the broker closed (a refused declare, say) ends the whole link.
+        channel.add_on_close_callback(lambda _ch, e: self.close(f"channel closed: {_name(e)}"))
         channel.add_on_return_callback(self._on_return)
         channel.confirm_delivery(self._on_confirm, callback=lambda _f: self._declare(channel))
 
     def _declare(self, channel: Channel) -> None:
-        unroutable = f"{self.exchange}.unroutable"
+        exchange = self.publisher.exchange
+        unroutable = f"{exchange}.unroutable"
 
-        def exchange(_frame: Any = None) -> None:
+        def declare_exchange(_frame: Any = None) -> None:
             channel.exchange_declare(
-                self.exchange,
+                exchange,
                 exchange_type=ExchangeType.topic,  # type: ignore[arg-type]
                 durable=True,
                 arguments={"alternate-exchange": unroutable},
-                callback=lambda _f: self._opened(),
+                callback=self._declared,
             )
 
         def bind(_frame: Any) -> None:
-            channel.queue_bind(unroutable, unroutable, callback=exchange)
+            channel.queue_bind(unroutable, unroutable, callback=declare_exchange)
 
-        def queue(_frame: Any) -> None:
+        def declare_queue(_frame: Any) -> None:
             channel.queue_declare(unroutable, durable=True, callback=bind)
 
         channel.exchange_declare(
             unroutable,
             exchange_type=ExchangeType.fanout,  # type: ignore[arg-type]
             durable=True,
-            callback=queue,
+            callback=declare_queue,
         )
 
-    def _opened(self) -> None:
-        self._next_tag = 0
-        if self._ready is not None and not self._ready.done():
-            self._ready.set_result(None)
+    def _declared(self, _frame: Any) -> None:
+        if not self.ready.done():
+            self.ready.set_result(None)
 
-    def _send(self, batch: _Batch, messages: list[OutboxMessage]) -> None:
-        channel = self._channel
+    def send(self, batch: _Batch, messages: list[OutboxMessage]) -> None:
+        channel = self.channel
         if channel is None or not channel.is_open:
             batch.future.set_exception(BrokerUnavailable("the channel is closed"))
             return
         for message in messages:
             body = dict(message.body)
             props = properties(body)
-            self._next_tag += 1
-            batch.waiting[self._next_tag] = message.id
-            self._in_flight[self._next_tag] = batch
-            self._by_message_id[str(props.message_id)] = (batch, self._next_tag)
-            self._message_of_tag[self._next_tag] = str(props.message_id)
+            self.next_tag += 1
+            batch.waiting[self.next_tag] = message.id
+            self.in_flight[self.next_tag] = batch
+            self.tag_of_message[str(props.message_id)] = self.next_tag
             channel.basic_publish(
-                self.exchange,
+                self.publisher.exchange,
                 routing_key(str(body.get("eventType", ""))),
                 json.dumps(body, separators=(",", ":")).encode(),
                 props,
@@ -240,51 +179,102 @@ class PikaPublisher:
         method = frame.method
         ok = isinstance(method, pika.spec.Basic.Ack)
         tags = (
-            [t for t in self._in_flight if t <= method.delivery_tag]
+            sorted(t for t in self.in_flight if t <= method.delivery_tag)
             if method.multiple
             else [method.delivery_tag]
         )
-        for tag in sorted(tags):
-            batch = self._in_flight.pop(tag, None)
+        for tag in tags:
+            batch = self.in_flight.pop(tag, None)
             if batch is not None:
                 batch.settle(tag, ok=ok, reason="the broker refused (nack) the message")
 
-    def _forget_message(self, tag: int) -> None:
-        message_id = self._message_of_tag.pop(tag, None)
-        if message_id is not None:
-            self._by_message_id.pop(message_id, None)
-
     def _on_return(self, _channel: Any, _method: Any, props: Any, _body: bytes) -> None:
-        found = self._by_message_id.pop(str(props.message_id), None)
-        if found is not None:
-            batch, tag = found
+        tag = self.tag_of_message.pop(str(props.message_id), None)
+        batch = self.in_flight.get(tag) if tag is not None else None
+        if batch is not None and tag is not None:
             batch.settle(tag, ok=False, reason="the message could not be routed")
-            self._in_flight.pop(tag, None)
 
-    def _fail(self, reason: str) -> None:
-        """The connection is gone: every batch still waiting fails, and the next publish
-        reconnects."""
-        with self._lock:
-            ready, self._ready = self._ready, None
-            self._connection = None
-            self._channel = None
-        if ready is not None and not ready.done():
-            ready.set_exception(BrokerUnavailable(reason))
-        batches = {id(b): b for b in self._in_flight.values()}
-        self._in_flight.clear()
-        self._by_message_id.clear()
-        self._message_of_tag.clear()
+    def close(self, reason: str) -> None:
+        """End the link: fail what waits, close the connection, stop the loop."""
+        self.fail(reason)
+        if self.connection.is_open:
+            self.connection.close()
+
+    def fail(self, reason: str) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(BrokerUnavailable(reason))
+        batches = {id(b): b for b in self.in_flight.values()}
+        self.in_flight.clear()
+        self.tag_of_message.clear()
         for batch in batches.values():
             if not batch.future.done():
                 batch.future.set_exception(BrokerUnavailable(reason, batch.result))
+        self.publisher.forget(self)
+        if self.connection.is_closed:
+            self.connection.ioloop.stop()
 
 
-def _run_loop(connection: pika.SelectConnection) -> None:
-    """The pika thread: run the I/O loop until the connection ends, then free its sockets."""
-    try:
-        connection.ioloop.start()
-    finally:
-        connection.ioloop.close()
+class PikaPublisher:
+    """EventPublisher over pika's SelectConnection, one thread per connection."""
+
+    def __init__(self, amqp_url: str, exchange: str, *, connect_timeout: float = 5.0) -> None:
+        self.parameters = pika.URLParameters(amqp_url)
+        self.parameters.socket_timeout = connect_timeout
+        self.parameters.connection_attempts = 1
+        self._connect_timeout = connect_timeout
+        self.exchange = exchange
+        self._lock = threading.Lock()
+        self._link: _Link | None = None
+
+    async def publish(self, messages: Sequence[OutboxMessage]) -> PublishResult:
+        if not messages:
+            return PublishResult()
+        link = self._current_link()
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(link.ready), self._connect_timeout * 2)
+        except TimeoutError as error:
+            self._drop(link, "the broker did not answer in time")
+            raise BrokerUnavailable("the broker did not answer in time") from error
+        batch = _Batch(Future())
+        link.call(lambda: link.send(batch, list(messages)))
+        try:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(batch.future), CONFIRM_TIMEOUT_SECONDS
+            )
+        except TimeoutError as error:
+            self._drop(link, "confirms did not arrive in time")
+            raise BrokerUnavailable("confirms did not arrive in time") from error
+
+    async def close(self) -> None:
+        with self._lock:
+            link = self._link
+        if link is not None:
+            self._drop(link, "closing")
+            await asyncio.to_thread(link.thread.join, 5)
+
+    def _current_link(self) -> _Link:
+        with self._lock:
+            if self._link is None:
+                self._link = _Link(self)
+            return self._link
+
+    def forget(self, link: _Link) -> None:
+        """A link ended: the next publish opens a new one."""
+        with self._lock:
+            if self._link is link:
+                self._link = None
+
+    def _drop(self, link: _Link, reason: str) -> None:
+        """Stop using `link` at once; it closes on its own thread, forced if it hangs."""
+        self.forget(link)
+
+        def close() -> None:
+            link.close(reason)
+            if not link.connection.is_closed:
+                link.connection.ioloop.call_later(5, link.connection.ioloop.stop)
+
+        with contextlib.suppress(RuntimeError, pika.exceptions.AMQPError):
+            link.call(close)
 
 
 def _name(error: BaseException | str) -> str:
