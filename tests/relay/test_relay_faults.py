@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,20 @@ from tests.workers.conftest import Enqueue
 
 Conn = psycopg.AsyncConnection[Any]
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def rejecting_queue(exchange: str) -> Iterator[Any]:
+    """A full queue that rejects publishes: the broker nacks what is routed to it."""
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    full = f"{exchange}.full"
+    channel.queue_declare(full, arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+    try:
+        yield channel, full
+    finally:
+        channel.queue_delete(full)
+        connection.close()
 
 
 def per_task_sequences(received: list[tuple[Any, dict[str, Any]]]) -> dict[str, list[int]]:
@@ -80,13 +96,8 @@ async def test_an_event_the_broker_keeps_refusing_is_set_aside_and_blocks_nothin
     conn: Conn, services: Services, enqueue: Enqueue, bind: Any, exchange: str, tenant: uuid.UUID
 ) -> None:
     consumer = bind("task.queued")
-    # A full queue that rejects publishes makes the broker nack every cancelled event.
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    channel = connection.channel()
-    full = f"{exchange}.full"
-    channel.queue_declare(full, arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
-    channel.queue_bind(full, exchange, routing_key="task.cancelled")
-    try:
+    with rejecting_queue(exchange) as (channel, full):
+        channel.queue_bind(full, exchange, routing_key="task.cancelled")  # nack every cancel
         relay = make_relay(services, exchange, max_refusals=3, refusal_backoff_seconds=0.05)
         [doomed] = await enqueue("demo.noop")
         await cancel_task(tenant, doomed, tasks=services.tasks)
@@ -104,9 +115,6 @@ async def test_an_event_the_broker_keeps_refusing_is_set_aside_and_blocks_nothin
             )
         ).fetchall()
         assert row == [("TaskCancelled", "SetAside", True)]
-    finally:
-        channel.queue_delete(full)
-        connection.close()
 
 
 class CuttableProxy:
@@ -234,11 +242,7 @@ async def test_a_refused_event_holds_back_only_its_own_task(
     conn: Conn, services: Services, enqueue: Enqueue, bind: Any, exchange: str, tenant: uuid.UUID
 ) -> None:
     cancelled = bind("task.cancelled")
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    channel = connection.channel()
-    full = f"{exchange}.full"
-    channel.queue_declare(full, arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
-    try:
+    with rejecting_queue(exchange) as (channel, full):
         relay = make_relay(services, exchange, max_refusals=4, refusal_backoff_seconds=1.5)
         [stuck] = await enqueue("demo.noop")
         await drain(relay)  # its TaskQueued is out
@@ -258,6 +262,3 @@ async def test_a_refused_event_holds_back_only_its_own_task(
         await drain(relay)
         assert [b["taskId"] for _, b in cancelled.take(5, timeout=2)] == [str(stuck)]
         await relay.close()
-    finally:
-        channel.queue_delete(full)
-        connection.close()

@@ -1,8 +1,9 @@
-"""Postgres health check: one round trip, bounded in time."""
+"""Postgres health checks: one round trip each, bounded in time."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any, LiteralString
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -10,21 +11,29 @@ from app.adapters.postgres.queries import query
 from app.application.health import CheckResult
 
 
-class PgHealthCheck:
-    """The database answers through the pool and the schema is migrated."""
-
-    name = "postgres"
+class _Probe:
+    """Runs one query through the pool within `timeout` seconds."""
 
     def __init__(self, pool: AsyncConnectionPool, *, timeout: float = 2.0) -> None:
         self._pool = pool
         self._timeout = timeout
 
+    async def _row(self, sql: LiteralString) -> tuple[Any, ...] | None:
+        async with asyncio.timeout(self._timeout):
+            async with self._pool.connection(timeout=self._timeout) as conn:
+                cursor = await conn.execute(sql)
+                row: tuple[Any, ...] | None = await cursor.fetchone()
+                return row
+
+
+class PgHealthCheck(_Probe):
+    """The database answers through the pool and the schema is migrated."""
+
+    name = "postgres"
+
     async def check(self) -> CheckResult:
         try:
-            async with asyncio.timeout(self._timeout):
-                async with self._pool.connection(timeout=self._timeout) as conn:
-                    cursor = await conn.execute(query("health_database"))
-                    row = await cursor.fetchone()
+            row = await self._row(query("health_database"))
         except Exception as error:  # any failure is the answer, not a crash
             return CheckResult(ok=False, detail=type(error).__name__)
         if not row or not row[0]:
@@ -32,21 +41,14 @@ class PgHealthCheck:
         return CheckResult(ok=True)
 
 
-class OutboxLagCheck:
+class OutboxLagCheck(_Probe):
     """Reports how far the relay is behind: pending events and the oldest one's age."""
 
     name = "outbox"
 
-    def __init__(self, pool: AsyncConnectionPool, *, timeout: float = 2.0) -> None:
-        self._pool = pool
-        self._timeout = timeout
-
     async def check(self) -> CheckResult:
         try:
-            async with asyncio.timeout(self._timeout):
-                async with self._pool.connection(timeout=self._timeout) as conn:
-                    cursor = await conn.execute(query("outbox_lag"))
-                    row = await cursor.fetchone()
+            row = await self._row(query("outbox_lag"))
         except Exception as error:  # the postgres check already says why
             return CheckResult(ok=False, detail=type(error).__name__)
         pending, lag = (int(row[0]), float(row[1])) if row else (0, 0.0)
