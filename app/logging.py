@@ -147,8 +147,9 @@ def configure_logging(
     root.setLevel(level)
     # Per-request access lines come from our own middleware, with trace ids.
     logging.getLogger("hypercorn.access").setLevel(logging.WARNING)
-    # The embedded Postgres narrates every command it runs.
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # The embedded Postgres and pika narrate every step they take.
+    for chatty in ("pgserver", "pika"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     structlog.configure(
         processors=[
