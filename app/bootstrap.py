@@ -156,6 +156,7 @@ def build_api(services: Services) -> Quart:
         )
         if services.settings.api_rate_limit_per_second > 0
         else None,
+        failed_auth_limiter=RateLimiter(rate=2, burst=20),
     )
     return create_app(
         dependencies,

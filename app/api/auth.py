@@ -22,6 +22,10 @@ TENANT_HEADER = "X-Tenant-Id"
 
 async def require_api_key() -> None:
     """before_request for the v1 blueprint: 401 unless a live key is presented."""
+    guard = deps().failed_auth_limiter
+    address = f"addr:{request.remote_addr or 'unknown'}"
+    if guard is not None and (wait := guard.waiting(address, time.monotonic())) > 0:
+        raise too_many(wait, "Too many failed authentications from this address.")
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -33,6 +37,8 @@ async def require_api_key() -> None:
         )
     principal = await authenticate(key.strip(), tenants=deps().tenants)
     if principal is None:
+        if guard is not None:
+            guard.check(address, time.monotonic())
         raise ProblemError(
             401,
             "The API key is unknown or revoked.",
@@ -47,12 +53,13 @@ async def require_api_key() -> None:
     if limiter is not None:
         wait = limiter.check(str(principal.key_id), time.monotonic())
         if wait > 0:
-            raise ProblemError(
-                429,
-                "Too many requests for this API key; slow down.",
-                slug="too-many-requests",
-                headers={"Retry-After": str(math.ceil(wait))},
-            )
+            raise too_many(wait, "Too many requests for this API key; slow down.")
+
+
+def too_many(wait: float, detail: str) -> ProblemError:
+    return ProblemError(
+        429, detail, slug="too-many-requests", headers={"Retry-After": str(math.ceil(wait))}
+    )
 
 
 def principal() -> Principal:

@@ -21,6 +21,8 @@ class ApiDependencies:
     health_checks: Sequence[HealthCheck]
     default_max_attempts: int = 3
     rate_limiter: RateLimiter | None = None
+    # Failed authentications per client address: guessing keys costs the guesser, not us.
+    failed_auth_limiter: RateLimiter | None = None
 
 
 def deps() -> ApiDependencies:

@@ -10,16 +10,19 @@ class TokenBucket:
     rate: float
     burst: float
     tokens: float = field(init=False)
-    updated: float = field(default=0.0, init=False)
+    updated: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.tokens = self.burst
 
-    def take(self, now: float) -> float:
-        """Spend one token at time `now`; 0 if allowed, else the seconds until one is free."""
-        if self.updated:
+    def refill(self, now: float) -> None:
+        if self.updated is not None:
             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
+
+    def take(self, now: float) -> float:
+        """Spend one token at time `now`; 0 if allowed, else the seconds until one is free."""
+        self.refill(now)
         if self.tokens >= 1:
             self.tokens -= 1
             return 0.0
@@ -43,3 +46,11 @@ class RateLimiter:
                 self._buckets.clear()  # rare; a full bucket for everyone is the safe reset
             bucket = self._buckets[key] = TokenBucket(self.rate, self.burst)
         return bucket.take(now)
+
+    def waiting(self, key: str, now: float) -> float:
+        """Seconds until `key` may proceed, without spending anything (0 if it may now)."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        bucket.refill(now)
+        return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / self.rate

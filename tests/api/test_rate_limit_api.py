@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.api.conftest import Caller, assert_problem
@@ -23,3 +24,19 @@ async def test_a_key_past_its_budget_gets_429_and_others_do_not(
     assert int(limited.headers["retry-after"]) >= 1
     assert "slow down" in problem["detail"]
     assert (await globex.http.get("/api/v1/tasks")).status_code == 200
+
+
+async def test_guessing_keys_from_one_address_is_slowed_down(
+    anonymous: httpx.AsyncClient,
+) -> None:
+    statuses = [
+        (
+            await anonymous.get("/api/v1/tasks", headers={"Authorization": f"Bearer atk_guess{n}"})
+        ).status_code
+        for n in range(25)
+    ]
+    assert statuses[:20] == [401] * 20
+    assert statuses[-1] == 429
+    limited = await anonymous.get("/api/v1/tasks", headers={"Authorization": "Bearer atk_x"})
+    assert_problem(limited, 429)
+    assert int(limited.headers["retry-after"]) >= 1

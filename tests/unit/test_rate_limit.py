@@ -19,3 +19,12 @@ def test_callers_have_buckets_of_their_own() -> None:
     assert limiter.check("a", 0.5) == 0
     assert limiter.check("b", 0.5) == 0
     assert limiter.check("a", 0.5) > 0
+
+
+def test_waiting_looks_without_spending() -> None:
+    limiter = RateLimiter(rate=1, burst=1)
+    assert limiter.waiting("k", 0.0) == 0  # never seen
+    limiter.check("k", 0.0)
+    assert limiter.waiting("k", 0.5) == pytest.approx(0.5)
+    assert limiter.waiting("k", 0.5) == pytest.approx(0.5)  # unchanged by looking
+    assert limiter.waiting("k", 1.0) == 0
