@@ -34,4 +34,4 @@ async def stats(query_args: StatsQuery) -> QueueStats:
 @blueprint.get("/events")
 async def tenant_events() -> Response:
     """Every new event of the caller's tasks, live (SSE), from now on or after Last-Event-ID."""
-    return await event_stream(deps(), tenant_scope())
+    return await event_stream(deps(), tenant_scope(), str(principal().key_id))

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
@@ -30,6 +30,7 @@ from app.domain.task import TERMINAL_STATUSES
 log = structlog.get_logger("app.api")
 
 KEEP_ALIVE_SECONDS = 15.0
+MAX_STREAMS_PER_KEY = 20
 PAGE = 1000  # tenant_event_list_after's LIMIT
 Listen = Callable[[Callable[[uuid.UUID], None]], Coroutine[Any, Any, None]]
 
@@ -41,6 +42,7 @@ class EventHub:
         self._listen = listen
         self._waiters: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self.open_streams: Counter[str] = Counter()
         self.closing = asyncio.Event()
 
     async def start(self) -> None:
@@ -62,12 +64,14 @@ class EventHub:
             waiter.set()
 
     @contextlib.contextmanager
-    def subscribe(self, tenant_id: uuid.UUID) -> Iterator[asyncio.Event]:
+    def subscribe(self, tenant_id: uuid.UUID, key: str) -> Iterator[asyncio.Event]:
         waiter = asyncio.Event()
         self._waiters[tenant_id].add(waiter)
+        self.open_streams[key] += 1
         try:
             yield waiter
         finally:
+            self.open_streams[key] -= 1
             self._waiters[tenant_id].discard(waiter)
             if not self._waiters[tenant_id]:
                 del self._waiters[tenant_id]
@@ -110,7 +114,7 @@ def sse(row: dict[str, Any]) -> str:
 
 
 async def event_stream(
-    deps: ApiDependencies, tenant_id: uuid.UUID, *, task_id: uuid.UUID | None = None
+    deps: ApiDependencies, tenant_id: uuid.UUID, key: str, *, task_id: uuid.UUID | None = None
 ) -> Response:
     """An SSE response of events: one task's (from the start, or after Last-Event-ID,
     ending once the task has finished and everything was sent), or the whole
@@ -118,6 +122,13 @@ async def event_stream(
     if _hub is None:
         raise RuntimeError("the event hub is not running")
     hub, queries = _hub, deps.queries
+    if hub.open_streams[key] >= MAX_STREAMS_PER_KEY:
+        raise ProblemError(
+            429,
+            f"At most {MAX_STREAMS_PER_KEY} open streams per API key; close one first.",
+            slug="too-many-requests",
+            headers={"Retry-After": "5"},
+        )
     resume_after = last_event_id()
     if resume_after is not None:
         after = resume_after
@@ -139,7 +150,7 @@ async def event_stream(
 
     async def generate() -> AsyncIterator[str]:
         nonlocal after
-        with hub.subscribe(tenant_id) as waiter:
+        with hub.subscribe(tenant_id, key) as waiter:
             yield "retry: 2000\n\n"
             while not hub.closing.is_set():
                 waiter.clear()

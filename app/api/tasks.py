@@ -297,7 +297,7 @@ async def events(task_id: uuid.UUID) -> Any:
     """The task's timeline. With `Accept: text/event-stream`, a live stream (SSE)."""
     await load_task(task_id)
     if "text/event-stream" in request.headers.get("Accept", ""):
-        return await event_stream(deps(), tenant_scope(), task_id=task_id)
+        return await event_stream(deps(), tenant_scope(), str(principal().key_id), task_id=task_id)
     rows = await deps().queries.events_after(task_id, 0)
     body = EventList(items=[EventBody.model_validate(r) for r in rows])
     return body.model_dump(mode="json", by_alias=True)
