@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format migrate api clean
+.PHONY: help setup run test lint format migrate api bench bench-quick clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install the service with its dev tools
+
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	@touch $(BENCH_STAMP)
 
 run: $(STAMP) ## Run API, worker and relay locally (embedded Postgres if DATABASE_URL is unset)
 	$(BIN)/assistente dev
@@ -42,6 +47,12 @@ migrate: $(STAMP) ## Apply migrations to DATABASE_URL
 
 api: $(STAMP) ## Serve the REST API only
 	$(BIN)/assistente api
+
+bench: $(BENCH_STAMP) ## The benchmark suite against the local Postgres and RabbitMQ (~15 min)
+	$(BIN)/python -m tests.bench
+
+bench-quick: $(BENCH_STAMP) ## The short form of the suite, run by CI (~2 min)
+	$(BIN)/python -m tests.bench --quick
 
 clean: ## Remove the virtual environment, caches and local data
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -192,11 +192,26 @@ class WorkerProcess:
     maintenance: Maintenance
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Open the pool, run worker and maintenance until `stop` is set, close the pool."""
+        """Open the pool, run worker and maintenance until `stop` is set (or a burst
+        worker runs out of work), close the pool."""
         await self.services.start()
+        done = asyncio.Event()
+
+        async def work() -> None:
+            try:
+                await self.worker.run(stop)
+            finally:
+                done.set()
+
+        async def forward_stop() -> None:
+            await stop.wait()
+            done.set()
+
+        forwarder = asyncio.create_task(forward_stop())
         try:
-            await asyncio.gather(self.worker.run(stop), self.maintenance.run(stop))
+            await asyncio.gather(work(), self.maintenance.run(done))
         finally:
+            forwarder.cancel()
             await self.services.stop()
 
 
@@ -207,6 +222,7 @@ def build_worker(
     url: str | None = None,
     worker_id: str | None = None,
     concurrency: int | None = None,
+    burst: bool = False,
 ) -> WorkerProcess:
     """Wire a worker: the given handlers, plus the demo ones when enabled."""
     handlers = HandlerRegistry()
@@ -228,6 +244,8 @@ def build_worker(
         poll_interval=settings.worker_poll_interval_seconds,
         shutdown_grace=settings.worker_shutdown_grace_seconds,
         default_timeout=settings.job_timeout_seconds,
+        burst=burst,
+        prefetch=settings.worker_prefetch,
     )
     worker = Worker(
         handlers,

@@ -32,7 +32,7 @@ from app.bootstrap import (
 from app.config import Settings, load_settings
 from app.domain.errors import DomainError
 from app.logging import configure_logging
-from workers.signals import run_until_signalled
+from workers.signals import run_event_loop, run_until_signalled
 from workers.worker import load_registry, run_worker
 
 EXIT_CONFIG = 2
@@ -60,7 +60,7 @@ def _start(process: str) -> Settings:
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:
     # A second Ctrl+C during shutdown ends the process without a traceback.
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(coroutine)
+        run_event_loop(coroutine)
 
 
 def _migrate_or_exit(url: str) -> None:
@@ -129,12 +129,17 @@ def api(host: str | None, port: int | None) -> None:
 )
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=None, help="Tasks at once.")
 @click.option("--worker-id", default=None, help="Name in leases and logs (default host-pid).")
-def worker(app_spec: str | None, concurrency: int | None, worker_id: str | None) -> None:
+@click.option("--burst", is_flag=True, help="Exit once no task is due and none is running.")
+def worker(
+    app_spec: str | None, concurrency: int | None, worker_id: str | None, burst: bool
+) -> None:
     """Run tasks leased from Postgres until SIGTERM/SIGINT (a second signal exits at once)."""
     settings = _start("worker")
     try:
         registry = load_registry(app_spec) if app_spec else None
-        process = build_worker(settings, registry, worker_id=worker_id, concurrency=concurrency)
+        process = build_worker(
+            settings, registry, worker_id=worker_id, concurrency=concurrency, burst=burst
+        )
     except (ConfigError, ValueError, ImportError) as error:
         _fail(str(error), EXIT_CONFIG)
     if not list(process.worker.registry):

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=10, ge=1, le=1000)
     worker_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     worker_poll_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Tasks leased ahead of free slots; unset: up to WORKER_CONCURRENCY while tasks take
+    # milliseconds, none while they take longer. 0 turns it off.
+    worker_prefetch: int | None = Field(default=None, ge=0, le=1000)
     worker_shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=3600)
     # JOB_TIMEOUT in seed 002: 15 minutes.
     job_timeout_seconds: float = Field(default=900.0, gt=0, le=86_400)
@@ -76,7 +79,7 @@ class Settings(BaseSettings):
     demo_tasks_enabled: bool | None = None
 
     relay_exchange: str = Field(default="assistente.events", min_length=1, max_length=255)
-    relay_batch_size: int = Field(default=100, ge=1, le=10_000)
+    relay_batch_size: int = Field(default=1000, ge=1, le=10_000)
     relay_visibility_timeout_seconds: int = Field(default=60, ge=1, le=3600)
     # Prometheus metrics of the relay on 127.0.0.1:<port>/metrics; 0 keeps them off.
     relay_metrics_port: int = Field(default=0, ge=0, le=65535)

@@ -88,13 +88,16 @@ class Queue:
         stop: asyncio.Event,
         concurrency: int | None = None,
         worker_id: str | None = None,
+        burst: bool = False,
     ) -> None:
-        """Run `registry`'s handlers until `stop` is set, then shut down gracefully."""
+        """Run `registry`'s handlers until `stop` is set, then shut down gracefully.
+        With `burst`, return on its own once no task is due and none is running."""
         process = build_worker(
             self._services.settings,
             registry,
             url=self._services.url,
             worker_id=worker_id,
             concurrency=concurrency,
+            burst=burst,
         )
         await process.run(stop)

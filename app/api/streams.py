@@ -1,8 +1,10 @@
-"""Live task events over Server-Sent Events, fed by LISTEN/NOTIFY.
+"""Live task events over Server-Sent Events.
 
-One listener per API process hears which tenants have new events; each open
-stream then reads its own new rows once. Nothing polls the table per client:
-a quiet stream costs nothing but a keep-alive comment every 15 seconds.
+One watcher per API process looks a few times a second for tenants with new
+events (an index probe; cheaper than a NOTIFY in every transaction of the
+engine); each open stream of such a tenant then reads its own new rows once.
+Nothing polls the table per client: a quiet stream costs nothing but a
+keep-alive comment every 15 seconds.
 
 Known limit: the tenant-wide stream follows event ids, so an event whose
 transaction commits after a later-numbered one (two tasks changing at the same

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
@@ -49,14 +50,23 @@ class TaskContext:
         self.attempt_id = attempt_id
         self.trace_id = trace_id
         self.correlation_id = correlation_id
-        self.log = structlog.get_logger("app.task").bind(
-            task_id=str(task_id), tenant_id=str(tenant_id), trace_id=trace_id, task_type=task_type
-        )
         self._store = store
         self._lock = threading.Lock()
-        self._cancelled = threading.Event()
+        # Set by the worker's loop, read by the handler (a thread's read of a bool is atomic).
+        self._cancelled = False
         self._pending: ProgressUpdate | None = None
         self.usage = Usage()
+
+    @functools.cached_property
+    def log(self) -> structlog.stdlib.BoundLogger:
+        """A logger bound to this task (made on first use: most handlers never log)."""
+        logger: structlog.stdlib.BoundLogger = structlog.get_logger("app.task").bind(
+            task_id=str(self.task_id),
+            tenant_id=str(self.tenant_id),
+            trace_id=self.trace_id,
+            task_type=self.type,
+        )
+        return logger
 
     # -- progress -----------------------------------------------------------------
 
@@ -133,12 +143,12 @@ class TaskContext:
     @property
     def cancelled(self) -> bool:
         """True once a cancel was requested (or the worker is shutting down)."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def raise_if_cancelled(self) -> None:
         """For long loops: stop here if the task should stop."""
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise TaskCancelled(str(self.task_id))
 
     def mark_cancelled(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True

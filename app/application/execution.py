@@ -24,6 +24,7 @@ log = structlog.get_logger("app.worker")
 
 INT32_MAX = 2**31 - 1
 MAX_COST = 10**8 - 1  # numeric(14, 6)
+NO_USAGE = Usage()
 
 
 class StopReason(enum.Enum):
@@ -136,6 +137,8 @@ def encode_result(result: Any) -> str | None:
 
 def clean_usage(usage: Usage, measured_ms: int) -> Usage:
     """Usage that fits the attempt row's columns; nonsense becomes NULL, never a failed write."""
+    if usage == NO_USAGE:
+        return Usage(latency_ms=measured_ms)
 
     def count(value: int | None) -> int | None:
         return value if isinstance(value, int) and 0 <= value <= INT32_MAX else None
@@ -192,11 +195,12 @@ async def run_attempt(
         outcome = failure_outcome(error, task, spec, default_retry)
     running.settled = True
     measured_ms = int((time.monotonic() - running.started) * 1000)
-    outcome = replace(
-        outcome,
-        error_code=clean_text(outcome.error_code, 100),
-        error_detail=clean_text(outcome.error_detail),
-    )
+    if outcome.error_code is not None or outcome.error_detail is not None:
+        outcome = replace(
+            outcome,
+            error_code=clean_text(outcome.error_code, 100),
+            error_detail=clean_text(outcome.error_detail),
+        )
     return FinishedAttempt(
         task_id=task.id,
         attempt_id=task.attempt_id,

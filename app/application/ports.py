@@ -150,9 +150,10 @@ class TaskRepository(Protocol):
         """A repository whose calls share one transaction (rolled back if the block raises)."""
         ...
 
-    async def add_many(self, tasks: Sequence[NewTask]) -> set[uuid.UUID]:
-        """Insert tasks with their TaskQueued events in one transaction; return the ids
-        actually inserted (a task whose idempotency key was already used is skipped)."""
+    async def add_many(self, tasks: Sequence[NewTask]) -> list[TaskRecord]:
+        """Insert tasks with their TaskQueued events in one statement; return the tasks
+        actually inserted, as stored (a task whose idempotency key was already used is
+        skipped)."""
         ...
 
     async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
@@ -219,7 +220,9 @@ class LeaseStore(Protocol):
         """Claim up to `limit` due tasks, highest priority first."""
         ...
 
-    async def finish_attempts(self, finished: Sequence[FinishedAttempt]) -> set[int]:
+    async def finish_attempts(
+        self, worker_id: str, finished: Sequence[FinishedAttempt]
+    ) -> set[int]:
         """Write attempt outcomes; return the attempt ids that still held their lease."""
         ...
 

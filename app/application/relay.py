@@ -103,7 +103,7 @@ class EventPublisher(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RelayConfig:
-    batch_size: int = 100
+    batch_size: int = 1000
     # Longer than the worst publish (connect + confirms), so no batch is read twice at once.
     vt_seconds: int = 60
     idle_seconds: float = 0.1
@@ -134,25 +134,38 @@ class Relay:
         self._last_prune = 0.0
 
     async def run_once(self) -> RelayCounts:
-        """Read one batch and publish it; raises BrokerUnavailable."""
+        """Read one batch, publish it and record the outcome; raises BrokerUnavailable."""
         counts = RelayCounts()
+        published = await self._publish_next()
+        if published is not None:
+            await self._settle(*published, counts)
+        return counts
+
+    async def _publish_next(self) -> tuple[PublishResult, list[OutboxMessage]] | None:
+        """Read one batch and publish it; None when nothing is waiting."""
         batch = await self._outbox.read(self.config.batch_size, self.config.vt_seconds)
         if not batch:
-            return counts
+            return None
         try:
             result = await self._publisher.publish(batch)
         except BrokerUnavailable as error:
             # A snapshot: late confirms must not change what we archive or release.
             partial = PublishResult(list(error.result.confirmed), dict(error.result.refused))
-            await self._settle(partial, counts, batch)
+            await self._settle(partial, batch, RelayCounts())
             settled = set(partial.confirmed) | set(partial.refused)
             await self._outbox.release([m.id for m in batch if m.id not in settled])
             raise
-        await self._settle(result, counts, batch)
+        return result, batch
+
+    async def _settle_new(
+        self, result: PublishResult, batch: Sequence[OutboxMessage]
+    ) -> RelayCounts:
+        counts = RelayCounts()
+        await self._settle(result, batch, counts)
         return counts
 
     async def _settle(
-        self, result: PublishResult, counts: RelayCounts, batch: Sequence[OutboxMessage]
+        self, result: PublishResult, batch: Sequence[OutboxMessage], counts: RelayCounts
     ) -> None:
         if result.confirmed:
             await self._outbox.archive(result.confirmed)
@@ -179,15 +192,26 @@ class Relay:
         await self._publisher.close()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until `stop` is set; a standby relay takes over when the active one dies."""
+        """Relay until `stop` is set; a standby relay takes over when the active one dies.
+
+        One batch is recorded (archived) while the next is read and published: the
+        read skips any task whose earlier event is still in the outbox, so overlapping
+        them keeps every task's events in order.
+        """
         backoff = 0.5
+        settling: asyncio.Task[RelayCounts] | None = None
         try:
             while not stop.is_set():
                 if not await self._lead():
                     await _sleep(stop, 1.0)
                     continue
                 try:
-                    counts = await self.run_once()
+                    published = await self._publish_next()
+                    if settling is not None:
+                        previous, settling = settling, None
+                        await previous
+                    if published is not None:
+                        settling = asyncio.create_task(self._settle_new(*published))
                     self._set_state("publishing")
                     backoff = 0.5
                 except BrokerUnavailable as error:
@@ -201,9 +225,12 @@ class Relay:
                     backoff = min(backoff * 2, self.config.backoff_max_seconds)
                     continue
                 await self._maybe_prune()
-                if not counts.published and not counts.refused:
+                if published is None:
                     await _sleep(stop, self.config.idle_seconds)
         finally:
+            if settling is not None:
+                with contextlib.suppress(Exception):
+                    await settling
             await self.close()
 
     async def _lead(self) -> bool:

@@ -3,7 +3,9 @@
 Four loops share one event loop:
 - claiming: lease as many tasks as there are free slots, in one statement; when
   nothing is due, sleep until a NOTIFY, the poll interval, or a retry this worker
-  scheduled comes due;
+  scheduled comes due. While tasks are short (milliseconds), it also claims one
+  batch ahead, so the next tasks are at hand when slots free instead of a round
+  trip later; while they are long, it never holds work another worker could start;
 - finishing: outcomes queue up and are written in batches, one statement each;
 - keeping: every `heartbeat` renews the leases held (running tasks and outcomes not
   yet written), stops handlers whose lease was lost or whose cancel was requested,
@@ -14,6 +16,7 @@ Four loops share one event loop:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 import traceback
@@ -27,6 +30,7 @@ from app.application.context import TaskContext
 from app.application.execution import Executors, RunningAttempt, StopReason, run_attempt
 from app.application.handlers import HandlerRegistry
 from app.application.ports import FinishedAttempt, LeasedTask, LeaseStore, TaskSignals
+from app.domain import outcome as outcomes
 from app.domain.retry import RetryPolicy
 
 log = structlog.get_logger("app.worker")
@@ -39,6 +43,14 @@ FINAL_FLUSH_SECONDS = 15.0
 # An outcome the database refuses this many times on its own is given up (the lease
 # then runs out and the task is retried elsewhere), so it cannot block the others.
 MAX_WRITE_TRIES = 5
+# Short tasks end in waves; waiting this long for the rest of a wave turns many
+# one-row statements into a few batches (a few ms is nothing next to an AI call).
+CLAIM_COALESCE_SECONDS = 0.002
+FINISH_COALESCE_SECONDS = 0.002
+# Tasks that take less than this on average are "short": worth claiming ahead.
+SHORT_TASK_SECONDS = 0.05
+# Weight of the newest duration in the running average.
+DURATION_SMOOTHING = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,11 @@ class WorkerConfig:
     default_retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Progress is written at most this often; leases are renewed every lease/3.
     progress_interval: float = 0.5
+    # Burst: exit once nothing is due and nothing runs (scripts, CI jobs, benchmarks).
+    burst: bool = False
+    # Tasks leased ahead of free slots. None: up to `concurrency` while tasks are
+    # short (see SHORT_TASK_SECONDS), none while they are long. 0: never.
+    prefetch: int | None = None
 
     @property
     def heartbeat_interval(self) -> float:
@@ -101,6 +118,10 @@ class Worker:
         )
         self._running: dict[int, RunningAttempt] = {}
         self._by_task: dict[uuid.UUID, RunningAttempt] = {}
+        # Leased ahead of a free slot; started in order as slots free.
+        self._ready: collections.deque[LeasedTask] = collections.deque()
+        self._claiming = True
+        self._average_seconds: float | None = None
         self._unwritten: dict[int, PendingOutcome] = {}
         self._work_signal = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -111,8 +132,9 @@ class Worker:
     # -- lifecycle ------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; then stop claiming, let handlers finish within the
-        grace period, release what is still running, and write every outcome."""
+        """Work until `stop` is set (or, in burst mode, until nothing is due); then stop
+        claiming, let handlers finish within the grace period, release what is still
+        running, and write every outcome."""
         log.info(
             "worker_started", worker_id=self.config.worker_id, concurrency=self.config.concurrency
         )
@@ -157,27 +179,79 @@ class Worker:
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         backoff = ERROR_BACKOFF_START
-        while not stop.is_set():
-            free = self.config.concurrency - len(self._running)
-            if free <= 0:
+        try:
+            while not stop.is_set():
+                room = self._room()
+                if room <= 0:
+                    self._slot_freed.clear()
+                    await _wait_any(stop, self._slot_freed)
+                    continue
+                if room < self._claim_batch and (self._running or self._ready):
+                    room = await self._gather_room(stop)
+                self._work_signal.clear()
                 self._slot_freed.clear()
-                await _wait_any(stop, self._slot_freed)
-                continue
-            self._work_signal.clear()
-            try:
-                leased = await self._store.lease_available(
-                    self.config.worker_id, free, self.config.lease_seconds
-                )
-                backoff = ERROR_BACKOFF_START
-            except Exception as error:  # the database may be down: keep trying, gently
-                log.error("lease_failed", error_type=type(error).__name__, retry_in=backoff)
-                await _wait_any(stop, seconds=backoff)
-                backoff = min(backoff * 2, ERROR_BACKOFF_MAX)
-                continue
-            for task in leased:
-                self._start(task)
-            if len(leased) < free:
-                await _wait_any(stop, self._work_signal, seconds=self._idle_seconds())
+                try:
+                    leased = await self._store.lease_available(
+                        self.config.worker_id, room, self.config.lease_seconds
+                    )
+                    backoff = ERROR_BACKOFF_START
+                except Exception as error:  # the database may be down: keep trying, gently
+                    log.error("lease_failed", error_type=type(error).__name__, retry_in=backoff)
+                    await _wait_any(stop, seconds=backoff)
+                    backoff = min(backoff * 2, ERROR_BACKOFF_MAX)
+                    continue
+                self._ready.extend(leased)
+                self._fill_slots()
+                if self.config.burst and not leased and not self._running and not self._ready:
+                    log.info("worker_idle_exiting", worker_id=self.config.worker_id)
+                    return
+                if len(leased) < room:
+                    # A burst worker with tasks still running looks again when one
+                    # ends, so it can exit as soon as the last one does.
+                    wake = (self._work_signal, self._slot_freed)
+                    await _wait_any(
+                        stop, *wake[: 2 if self.config.burst else 1], seconds=self._idle_seconds()
+                    )
+        finally:
+            self._stop_claiming()
+
+    def _room(self) -> int:
+        """How many tasks to claim now: free slots, plus the batch held ahead."""
+        return self.config.concurrency + self._prefetch() - len(self._running) - len(self._ready)
+
+    def _prefetch(self) -> int:
+        if self.config.prefetch is not None:
+            return self.config.prefetch
+        average = self._average_seconds
+        short = average is not None and average < SHORT_TASK_SECONDS
+        return self.config.concurrency if short else 0
+
+    def _fill_slots(self) -> None:
+        while self._ready and self._claiming and len(self._running) < self.config.concurrency:
+            self._start(self._ready.popleft())
+
+    def _stop_claiming(self) -> None:
+        """No more starts: tasks held ahead go back to the queue at once."""
+        self._claiming = False
+        while self._ready:
+            task = self._ready.popleft()
+            self._queue_outcome(FinishedAttempt(task.id, task.attempt_id, outcomes.RELEASED), task)
+
+    @property
+    def _claim_batch(self) -> int:
+        return max(1, self.config.concurrency // 2)
+
+    async def _gather_room(self, stop: asyncio.Event) -> int:
+        """Wait briefly for more room, so one claim fills several slots."""
+        deadline = time.monotonic() + CLAIM_COALESCE_SECONDS
+        while not stop.is_set():
+            room = self._room()
+            left = deadline - time.monotonic()
+            if room >= self._claim_batch or left <= 0:
+                return room
+            self._slot_freed.clear()
+            await _wait_any(stop, self._slot_freed, seconds=left)
+        return self._room()
 
     def _idle_seconds(self) -> float:
         seconds = self.config.poll_interval
@@ -212,6 +286,12 @@ class Worker:
         self._running.pop(running.task.attempt_id, None)
         if self._by_task.get(running.task.id) is running:
             del self._by_task[running.task.id]
+        seconds = time.monotonic() - running.started
+        average = self._average_seconds
+        self._average_seconds = (
+            seconds if average is None else average + DURATION_SMOOTHING * (seconds - average)
+        )
+        self._fill_slots()
         self._slot_freed.set()
 
     async def _execute(self, running: RunningAttempt) -> None:
@@ -242,7 +322,10 @@ class Worker:
             # A handler's last words (state, metadata) land before its outcome clears the lease.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._store.record_progress([progress]))
-        self._unwritten[finished.attempt_id] = PendingOutcome(finished, running.task)
+        self._queue_outcome(finished, running.task)
+
+    def _queue_outcome(self, finished: FinishedAttempt, task: LeasedTask) -> None:
+        self._unwritten[finished.attempt_id] = PendingOutcome(finished, task)
         self._finished_signal.set()
         if finished.outcome.retry_delay is not None:
             self._remember_retry(finished.outcome.retry_delay)
@@ -258,6 +341,8 @@ class Worker:
         backoff = ERROR_BACKOFF_START
         while True:
             await self._finished_signal.wait()
+            if len(self._unwritten) < self._claim_batch and not closing.is_set():
+                await asyncio.sleep(FINISH_COALESCE_SECONDS)
             self._finished_signal.clear()
             while self._unwritten:
                 if await self._write_outcomes(list(self._unwritten.values())):
@@ -271,7 +356,9 @@ class Worker:
     async def _write_outcomes(self, batch: list[PendingOutcome]) -> bool:
         """Write a batch; on failure write its members one by one. False if any failed."""
         try:
-            applied = await self._store.finish_attempts([p.finished for p in batch])
+            applied = await self._store.finish_attempts(
+                self.config.worker_id, [p.finished for p in batch]
+            )
         except Exception as error:
             if len(batch) > 1:
                 results = [await self._write_outcomes([pending]) for pending in batch]
@@ -323,7 +410,9 @@ class Worker:
 
     async def _heartbeat(self) -> None:
         running = [r for r in self._running.values() if r.handle and not r.handle.done()]
+        ready = list(self._ready)
         leases = [(r.task.id, r.task.attempt_id) for r in running]
+        leases += [(task.id, task.attempt_id) for task in ready]
         # Outcomes not yet written still need their lease, or they would be rescued.
         leases += [(p.finished.task_id, p.finished.attempt_id) for p in self._unwritten.values()]
         if not leases:
@@ -334,13 +423,34 @@ class Worker:
                 attempt.interrupt(StopReason.LEASE_LOST)
             elif renewed[attempt.task.attempt_id]:
                 attempt.interrupt(StopReason.CANCEL_REQUESTED)
+        for task in ready:
+            if task.attempt_id not in renewed:
+                self._drop_ready(task)
+            elif renewed[task.attempt_id]:
+                self._cancel_ready(task)
 
     # -- signals --------------------------------------------------------------------
 
     def _on_work(self) -> None:
         self._work_signal.set()
 
+    def _drop_ready(self, task: LeasedTask) -> None:
+        """A task held ahead whose lease was lost: someone else has it now."""
+        with contextlib.suppress(ValueError):
+            self._ready.remove(task)
+            log.warning("lease_lost_before_start", task_id=str(task.id), trace_id=task.trace_id)
+
+    def _cancel_ready(self, task: LeasedTask) -> None:
+        """A cancel for a task held ahead: it ends Cancelled without running."""
+        with contextlib.suppress(ValueError):
+            self._ready.remove(task)
+            self._queue_outcome(FinishedAttempt(task.id, task.attempt_id, outcomes.CANCELLED), task)
+
     def _on_cancel(self, task_id: uuid.UUID) -> None:
+        for task in self._ready:
+            if task.id == task_id:
+                self._cancel_ready(task)
+                return
         running = self._by_task.get(task_id)
         if running is not None:
             log.info(

@@ -1,5 +1,5 @@
 -- name: task_lease_available
--- Claim up to `limit` due tasks for one worker in one statement: lease, attempt row and TaskRunning event.
+-- Claim up to `limit` due tasks for one worker in one statement: the lease (with a new attempt id) and a TaskRunning event. The attempt's row is written when it ends.
 WITH candidate AS (
     SELECT id
       FROM tasks
@@ -19,15 +19,13 @@ WITH candidate AS (
            attempt_count = t.attempt_count + 1,
            version = t.version + 1,
            started_at = coalesce(t.started_at, now()),
+           attempt_started_at = now(),
            updated_at = now()
       FROM candidate c
      WHERE t.id = c.id
     RETURNING t.id, t.tenant_id, t.type, t.capability_type, t.payload, t.attempt_id,
               t.attempt_count, t.max_attempts, t.timeout_seconds, t.retry_policy, t.trace_id,
               t.correlation_id, t.version, t.priority, t.scheduled_at, t.locked_by
-), attempts AS (
-    INSERT INTO task_attempts (id, task_id, attempt_no, worker_id)
-    SELECT attempt_id, id, attempt_count, locked_by FROM leased
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
     SELECT id, tenant_id, version, 'TaskRunning', 'Running', trace_id,
@@ -40,18 +38,15 @@ SELECT id, tenant_id, type, capability_type, payload, attempt_id, attempt_count,
  ORDER BY priority, scheduled_at;
 
 -- name: task_finish_attempts
--- End many attempts in one statement; each write is guarded by the attempt that holds the lease, so a stale worker changes nothing. A cancel requested meanwhile wins over a retry or a release.
+-- End many attempts of one worker in one statement: task row, attempt row, result artifact and event. Each write is guarded by the attempt that holds the lease, so a stale worker changes nothing. A cancel requested meanwhile wins over a retry or a release.
 WITH outcome AS (
+    -- One JSON array of outcomes: a single parameter to send instead of fourteen arrays.
     SELECT *
-      FROM unnest(
-               %(task_ids)s::uuid[], %(attempt_ids)s::bigint[], %(task_statuses)s::task_status[],
-               %(attempt_statuses)s::attempt_status[], %(event_types)s::text[],
-               %(retry_delays)s::float8[], %(error_codes)s::text[], %(error_details)s::text[],
-               %(results)s::text[], %(models)s::text[], %(tokens_in)s::integer[],
-               %(tokens_out)s::integer[], %(costs)s::numeric[], %(latencies_ms)s::integer[]
-           ) AS o(task_id, attempt_id, task_status, attempt_status, event_type, retry_delay,
-                  error_code, error_detail, result, model, tokens_in, tokens_out, cost,
-                  latency_ms)
+      FROM jsonb_to_recordset(%(outcomes)s::jsonb)
+           AS o(task_id uuid, attempt_id bigint, task_status task_status,
+                attempt_status attempt_status, event_type text, retry_delay float8,
+                error_code text, error_detail text, result text, model text,
+                tokens_in integer, tokens_out integer, cost numeric, latency_ms integer)
 ), finished AS (
     UPDATE tasks t
        SET status = CASE WHEN t.cancel_requested_at IS NOT NULL
@@ -78,22 +73,20 @@ WITH outcome AS (
        AND t.attempt_id = o.attempt_id
        AND t.status = 'Running'
     RETURNING t.id, t.tenant_id, t.version, t.trace_id, t.status, t.scheduled_at,
+              t.attempt_started_at,
+              -- a released attempt was given back above; its number is the one before
+              t.attempt_count + (o.attempt_status = 'Released')::integer AS attempt_no,
               o.attempt_id AS ended_attempt_id, o.task_status AS reported_status,
               o.attempt_status, o.event_type, o.retry_delay, o.error_code, o.error_detail,
               o.result, o.model, o.tokens_in, o.tokens_out, o.cost, o.latency_ms
 ), attempts AS (
-    UPDATE task_attempts a
-       SET status = f.attempt_status,
-           ended_at = now(),
-           error_code = f.error_code,
-           error_detail = f.error_detail,
-           model = f.model,
-           tokens_in = f.tokens_in,
-           tokens_out = f.tokens_out,
-           cost = f.cost,
-           latency_ms = f.latency_ms
-      FROM finished f
-     WHERE a.id = f.ended_attempt_id
+    INSERT INTO task_attempts (id, task_id, attempt_no, worker_id, status, started_at, ended_at,
+                               error_code, error_detail, model, tokens_in, tokens_out, cost,
+                               latency_ms)
+    SELECT ended_attempt_id, id, attempt_no, %(worker_id)s, attempt_status,
+           coalesce(attempt_started_at, now()), now(), error_code, error_detail, model,
+           tokens_in, tokens_out, cost, latency_ms
+      FROM finished
 ), artifacts AS (
     INSERT INTO task_artifacts (task_id, kind, name, content_type, content, size_bytes)
     SELECT id, 'result', 'result.json', 'application/json', result, octet_length(result)

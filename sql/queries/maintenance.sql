@@ -15,7 +15,7 @@ SELECT pg_advisory_unlock(hashtext('assistente.maintenance'));
 -- name: task_rescue_expired
 -- Return tasks whose lease ran out: the attempt is Lost and counts; the task is retried at once, dead-lettered when out of attempts, or cancelled if that was asked.
 WITH expired AS (
-    SELECT id, attempt_id, locked_by
+    SELECT id, attempt_id, locked_by, attempt_count, attempt_started_at
       FROM tasks
      WHERE status IN ('Reserved', 'Running')
        AND locked_until < now()
@@ -39,15 +39,14 @@ WITH expired AS (
       FROM expired e
      WHERE t.id = e.id
     RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, e.attempt_id AS lost_attempt_id,
-              e.locked_by AS lost_worker
+              e.locked_by AS lost_worker, e.attempt_count AS attempt_no,
+              e.attempt_started_at
 ), attempts AS (
-    UPDATE task_attempts a
-       SET status = 'Lost',
-           ended_at = now(),
-           error_code = 'LeaseExpired',
-           error_detail = 'worker ' || r.lost_worker || ' stopped renewing its lease'
-      FROM rescued r
-     WHERE a.id = r.lost_attempt_id
+    INSERT INTO task_attempts (id, task_id, attempt_no, worker_id, status, started_at, ended_at,
+                               error_code, error_detail)
+    SELECT lost_attempt_id, id, attempt_no, lost_worker, 'Lost', coalesce(attempt_started_at, now()),
+           now(), 'LeaseExpired', 'worker ' || lost_worker || ' stopped renewing its lease'
+      FROM rescued
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
     SELECT id, tenant_id, version,
@@ -72,7 +71,7 @@ SELECT pg_notify('assistente_tasks', '')
          LIMIT 1) AS due;
 
 -- name: task_prune_finished
--- Delete one batch of finished tasks past their retention (their attempts, artifacts and events go with them).
+-- Delete one batch of finished tasks past their retention, with their attempts, events and artifacts.
 WITH doomed AS (
     SELECT id
       FROM tasks
@@ -84,6 +83,10 @@ WITH doomed AS (
      ORDER BY finished_at
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
+), attempts AS (
+    DELETE FROM task_attempts a USING doomed d WHERE a.task_id = d.id
+), events AS (
+    DELETE FROM task_events e USING doomed d WHERE e.task_id = d.id
 )
 DELETE FROM tasks t
  USING doomed d

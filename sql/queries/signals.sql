@@ -14,6 +14,13 @@ SELECT 1;
 -- Worker sessions: plan queue queries on their indexes even before statistics catch up with a sudden backlog.
 SELECT set_config('enable_bitmapscan', 'off', false), set_config('enable_seqscan', 'off', false);
 
--- name: signals_listen_events
--- Hear which tenants have new task events (payload: the tenant id), for live streams.
-LISTEN assistente_events;
+-- name: events_last_id
+-- Where the API's live streams start watching: the newest event now.
+SELECT coalesce(max(id), 0) FROM task_events;
+
+-- name: events_tenants_after
+-- Which tenants have events newer than `after`, and the newest id of each (polled by the API for its live streams).
+SELECT tenant_id, max(id) AS last_id
+  FROM task_events
+ WHERE id > %(after)s
+ GROUP BY tenant_id;

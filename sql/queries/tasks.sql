@@ -1,5 +1,5 @@
 -- name: task_enqueue_many
--- Insert tasks (ids chosen by the caller) with their TaskQueued events; a task whose idempotency key its tenant already used is skipped.
+-- Insert tasks (ids chosen by the caller) with their TaskQueued events, returning them as stored; a task whose idempotency key its tenant already used is skipped.
 WITH input AS (
     SELECT *
       FROM unnest(
@@ -22,14 +22,18 @@ WITH input AS (
            timeout_seconds, retry_policy, correlation_id, trace_id
       FROM input
     ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id, tenant_id, version, status, trace_id, scheduled_at, priority
+    RETURNING id, tenant_id, type, domain_type, capability_type, execution_type, priority, status,
+              payload, idempotency_key, request_hash, scheduled_at, locked_until, locked_by,
+              max_attempts, attempt_count, last_error, progress, state, metadata, timeout_seconds,
+              cancel_requested_at, correlation_id, trace_id, version, created_at, updated_at,
+              started_at, finished_at
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
     SELECT id, tenant_id, version, 'TaskQueued', status, trace_id,
            jsonb_build_object('scheduledAt', scheduled_at, 'priority', priority)
       FROM inserted
 )
-SELECT id FROM inserted;
+SELECT * FROM inserted;
 
 -- name: task_get
 -- One task of one tenant.
@@ -77,10 +81,10 @@ WITH updated AS (
 SELECT id, status FROM updated;
 
 -- name: task_attempt_list
--- A task's attempts, oldest first.
+-- A task's attempts, oldest first, the running one included.
 SELECT id, task_id, attempt_no, worker_id, status, started_at, ended_at, model, tokens_in,
        tokens_out, cost, latency_ms, error_code, error_detail
-  FROM task_attempts
+  FROM task_attempts_current
  WHERE task_id = %(task_id)s
  ORDER BY id;
 

@@ -34,7 +34,7 @@ async def test_every_event_type_in_the_outbox_matches_its_schema(
     [done] = await enqueue("demo.noop")
     [lease] = await store.lease_available("w1", 1, 30)
     await store.record_progress([ProgressUpdate(done, lease.attempt_id, 50, "half", None)])
-    await store.finish_attempts([FinishedAttempt(done, lease.attempt_id, outcome.SUCCEEDED)])
+    await store.finish_attempts("w1", [FinishedAttempt(done, lease.attempt_id, outcome.SUCCEEDED)])
     # failed, then dead-lettered, then requeued
     [flaky] = await enqueue("demo.noop", max_attempts=2)
     for _ in range(2):
@@ -43,11 +43,11 @@ async def test_every_event_type_in_the_outbox_matches_its_schema(
         failed = outcome.failed(
             RuntimeError("x"), attempt_no=lease.attempt_no, max_attempts=2, policy=RetryPolicy()
         )
-        await store.finish_attempts([FinishedAttempt(flaky, lease.attempt_id, failed)])
+        await store.finish_attempts("w1", [FinishedAttempt(flaky, lease.attempt_id, failed)])
     # released, then cancel requested while running, then a lost lease ends it cancelled
     [moving] = await enqueue("demo.noop")
     [lease] = await store.lease_available("w1", 1, 30)
-    await store.finish_attempts([FinishedAttempt(moving, lease.attempt_id, outcome.RELEASED)])
+    await store.finish_attempts("w1", [FinishedAttempt(moving, lease.attempt_id, outcome.RELEASED)])
     [lease] = await store.lease_available("w2", 1, 30)
     await cancel_task(tenant, moving, tasks=services.tasks)
     await conn.execute(

@@ -120,7 +120,7 @@ async def attempts_of(
 ) -> list[tuple[Any, ...]]:
     cursor = await conn.execute(
         "SELECT attempt_no, status::text, error_code, started_at, ended_at, worker_id "
-        "FROM task_attempts WHERE task_id = %s ORDER BY id",
+        "FROM task_attempts_current WHERE task_id = %s ORDER BY id",
         (task_id,),
     )
     return await cursor.fetchall()

@@ -75,7 +75,10 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_overwrite_anything(
     assert fresh.id == task_id and fresh.attempt_id != stale.attempt_id
 
     # Everything the frozen worker tries now is refused.
-    assert await store.finish_attempts([succeeded(task_id, stale.attempt_id)]) == set()
+    assert (
+        await store.finish_attempts("frozen-worker", [succeeded(task_id, stale.attempt_id)])
+        == set()
+    )
     assert await store.extend_leases([(task_id, stale.attempt_id)], 30) == {}
     assert not await store.add_artifact(task_id, stale.attempt_id, Artifact("text", content="x"))
     row = await (
@@ -84,7 +87,9 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_overwrite_anything(
     assert row == ("Running", "new-owner")
 
     # The owner's own writes go through.
-    assert await store.finish_attempts([succeeded(task_id, fresh.attempt_id)]) == {fresh.attempt_id}
+    assert await store.finish_attempts("new-owner", [succeeded(task_id, fresh.attempt_id)]) == {
+        fresh.attempt_id
+    }
     attempts = await attempts_of(conn, task_id)
     assert [(a[1], a[5]) for a in attempts] == [
         ("Lost", "frozen-worker"),
@@ -146,17 +151,32 @@ async def test_pruning_removes_old_finished_tasks_in_batches_and_keeps_dead_lett
             retention_seconds=7 * 86_400, dead_letter_retention_seconds=30 * 86_400, batch_size=3
         ),
     )
+    for task_id in (old[0], recent):
+        await conn.execute(
+            "INSERT INTO task_attempts (task_id, attempt_no, worker_id, status, ended_at) "
+            "VALUES (%s, 1, 'w', 'Succeeded', now())",
+            (task_id,),
+        )
+        await conn.execute(
+            "INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status) "
+            "VALUES (%s, %s, 1, 'TaskQueued', 'Queued')",
+            (task_id, tenant),
+        )
     assert (await maintenance.run_once()).pruned == 7
     cursor = await conn.execute("SELECT id FROM tasks")
     left = {row[0] for row in await cursor.fetchall()}
     assert left == {dead, recent, waiting}
     assert not left & set(old)
+    # Attempts and events go with their task (there is no cascading key to do it).
+    for table in ("task_attempts", "task_events"):
+        cursor = await conn.execute(f"SELECT task_id FROM {table}")
+        assert [row[0] for row in await cursor.fetchall()] == [recent]
 
 
 async def test_the_claim_query_reads_only_its_partial_index(conn: Conn, tenant: uuid.UUID) -> None:
     await conn.execute(
         "INSERT INTO tasks (tenant_id, type, status, finished_at) "
-        "SELECT %s, 'demo.noop', 'Succeeded', now() FROM generate_series(1, 20000)",
+        "SELECT %s, 'demo.noop', 'Succeeded', now() FROM generate_series(1, 100000)",
         (tenant,),
     )
     await conn.execute(
@@ -181,7 +201,7 @@ async def test_release_does_not_use_up_an_attempt(
     store = PgLeaseStore(services.pool)
     [leased] = await store.lease_available("w", 1, 30)
     finished = FinishedAttempt(task_id, leased.attempt_id, outcome.RELEASED)
-    assert await store.finish_attempts([finished]) == {leased.attempt_id}
+    assert await store.finish_attempts("w", [finished]) == {leased.attempt_id}
     [again] = await store.lease_available("w2", 1, 30)
     assert again.id == task_id and again.attempt_no == 1
 
@@ -202,7 +222,7 @@ async def test_a_cancel_requested_while_failing_wins_over_the_retry(
         RuntimeError("boom"), attempt_no=1, max_attempts=3, policy=RetryPolicy(base_seconds=1)
     )
     finished = FinishedAttempt(task_id, leased.attempt_id, failed)
-    assert await store.finish_attempts([finished]) == {leased.attempt_id}
+    assert await store.finish_attempts("w", [finished]) == {leased.attempt_id}
     row = await (
         await conn.execute(
             "SELECT status::text, finished_at IS NOT NULL FROM tasks WHERE id = %s", (task_id,)

@@ -32,25 +32,12 @@ class PgLeaseStore:
             rows = await cur.fetchall()
         return [_leased(row) for row in rows]
 
-    async def finish_attempts(self, finished: Sequence[FinishedAttempt]) -> set[int]:
+    async def finish_attempts(
+        self, worker_id: str, finished: Sequence[FinishedAttempt]
+    ) -> set[int]:
         if not finished:
             return set()
-        params = {
-            "task_ids": [f.task_id for f in finished],
-            "attempt_ids": [f.attempt_id for f in finished],
-            "task_statuses": [f.outcome.task_status.value for f in finished],
-            "attempt_statuses": [f.outcome.attempt_status.value for f in finished],
-            "event_types": [f.outcome.event_type.value for f in finished],
-            "retry_delays": [f.outcome.retry_delay for f in finished],
-            "error_codes": [f.outcome.error_code for f in finished],
-            "error_details": [f.outcome.error_detail for f in finished],
-            "results": [f.result_json for f in finished],
-            "models": [f.usage.model for f in finished],
-            "tokens_in": [f.usage.tokens_in for f in finished],
-            "tokens_out": [f.usage.tokens_out for f in finished],
-            "costs": [f.usage.cost for f in finished],
-            "latencies_ms": [f.usage.latency_ms for f in finished],
-        }
+        params = {"worker_id": worker_id, "outcomes": Jsonb([_outcome(f) for f in finished])}
         async with self._pool.connection() as conn:
             cursor = await conn.execute(query("task_finish_attempts"), params)
             return {row[0] for row in await cursor.fetchall()}
@@ -103,6 +90,26 @@ class PgLeaseStore:
                 },
             )
             return await cursor.fetchone() is not None
+
+
+def _outcome(finished: FinishedAttempt) -> dict[str, Any]:
+    outcome, usage = finished.outcome, finished.usage
+    return {
+        "task_id": str(finished.task_id),
+        "attempt_id": finished.attempt_id,
+        "task_status": outcome.task_status.value,
+        "attempt_status": outcome.attempt_status.value,
+        "event_type": outcome.event_type.value,
+        "retry_delay": outcome.retry_delay,
+        "error_code": outcome.error_code,
+        "error_detail": outcome.error_detail,
+        "result": finished.result_json,
+        "model": usage.model,
+        "tokens_in": usage.tokens_in,
+        "tokens_out": usage.tokens_out,
+        "cost": usage.cost,
+        "latency_ms": usage.latency_ms,
+    }
 
 
 def _leased(row: dict[str, Any]) -> LeasedTask:

@@ -36,7 +36,14 @@ def create_pool(
         timeout=wait_seconds,
         # Each session says who it is in pg_stat_activity.
         # Timestamps leave the database in UTC, whatever the server's own time zone.
-        kwargs={"application_name": f"assistente-{name}", "options": "-c TimeZone=UTC"},
+        # Autocommit: every query here is one atomic statement, so an implicit
+        # BEGIN and COMMIT would only add two round trips to each; code that needs
+        # several statements at once opens `conn.transaction()`.
+        kwargs={
+            "application_name": f"assistente-{name}",
+            "options": "-c TimeZone=UTC",
+            "autocommit": True,
+        },
         configure=_prefer_index_scans if queue_worker else None,
     )
 

@@ -1,4 +1,5 @@
-"""PgTaskSignals: LISTEN for work, cancel requests and new events on connections of their own."""
+"""PgTaskSignals: LISTEN for work and cancel requests, and watch for new task events,
+on connections of their own."""
 
 from __future__ import annotations
 
@@ -15,15 +16,24 @@ log = structlog.get_logger("app.signals")
 
 WORK_CHANNEL = "assistente_tasks"
 CANCEL_CHANNEL = "assistente_cancel"
-EVENTS_CHANNEL = "assistente_events"
+# How often the API looks for new task events for its live streams. Polling one index
+# a few times a second is cheaper than a NOTIFY in every state-changing transaction.
+EVENTS_POLL_SECONDS = 0.25
 
 
 class PgTaskSignals:
     """TaskSignals over LISTEN/NOTIFY; reconnects after a lost connection."""
 
-    def __init__(self, conninfo: str, *, reconnect_max_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        reconnect_max_seconds: float = 5.0,
+        events_poll_seconds: float = EVENTS_POLL_SECONDS,
+    ) -> None:
         self._conninfo = conninfo
         self._reconnect_max = reconnect_max_seconds
+        self._events_poll = events_poll_seconds
 
     async def listen(
         self, on_work: Callable[[], None], on_cancel: Callable[[uuid.UUID], None]
@@ -36,8 +46,30 @@ class PgTaskSignals:
         )
 
     async def listen_events(self, on_tenant: Callable[[uuid.UUID], None]) -> None:
-        """API signals: a tenant has new task events."""
-        await self._listen(["signals_listen_events"], {EVENTS_CHANNEL: _uuid_payload(on_tenant)})
+        """API signals: a tenant has new task events (seen within a poll interval)."""
+        delay = 0.1
+        after: int | None = None
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True, application_name="assistente-events"
+                ) as conn:
+                    if after is None:
+                        cursor = await conn.execute(query("events_last_id"))
+                        after = (await cursor.fetchone() or (0,))[0]
+                    delay = 0.1
+                    while True:
+                        cursor = await conn.execute(query("events_tenants_after"), {"after": after})
+                        for tenant_id, last_id in await cursor.fetchall():
+                            after = max(after, last_id)
+                            on_tenant(tenant_id)
+                        await asyncio.sleep(self._events_poll)
+            except psycopg.Error as error:
+                log.warning(
+                    "event_watch_reconnecting", error_type=type(error).__name__, in_seconds=delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._reconnect_max)
 
     async def _listen(
         self,

@@ -1,0 +1,1 @@
+"""The benchmark suite (`make bench`): scripts that print figures, never collected by pytest."""

@@ -1,0 +1,142 @@
+"""The engine's fast paths behave like the plain ones: burst mode, tasks leased ahead
+of free slots, and attempt rows written once at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from app.application.context import TaskContext
+from app.application.handlers import HandlerRegistry
+from app.application.tasks import cancel_task
+from app.bootstrap import Services, build_worker
+from app.domain.enums import TaskStatus
+from tests.workers.conftest import (
+    Enqueue,
+    StartWorker,
+    attempts_of,
+    events_of,
+    fast_settings,
+    wait_for_status,
+)
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+def gated_registry(gate: asyncio.Event, started: list[uuid.UUID]) -> HandlerRegistry:
+    """`bench.gated` tasks wait for `gate`; each records that it started."""
+    registry = HandlerRegistry()
+
+    @registry.handler("bench.gated")
+    async def gated(ctx: TaskContext) -> None:
+        started.append(ctx.task_id)
+        await gate.wait()
+
+    return registry
+
+
+async def held_ahead(conn: Conn, ids: list[uuid.UUID], count: int) -> list[uuid.UUID]:
+    """Wait until `count` of `ids` are leased (Running) but not started by a handler."""
+    for _ in range(200):
+        cursor = await conn.execute(
+            "SELECT id FROM tasks WHERE id = ANY(%s) AND status = 'Running' ORDER BY id", (ids,)
+        )
+        running = [row[0] for row in await cursor.fetchall()]
+        if len(running) >= count + 1:
+            return running
+        await asyncio.sleep(0.05)
+    raise AssertionError("the worker did not lease ahead")
+
+
+async def test_a_burst_worker_runs_everything_due_then_exits_on_its_own(
+    conn: Conn, enqueue: Enqueue, database_url: str, tmp_path: Any
+) -> None:
+    ids = await enqueue("demo.noop", count=300)
+    [tomorrow] = await enqueue("demo.noop", scheduled_at=datetime.now(UTC) + timedelta(days=1))
+    process = build_worker(fast_settings(log_dir=tmp_path), url=database_url, burst=True)
+    await asyncio.wait_for(process.run(asyncio.Event()), timeout=30)  # returns by itself
+    statuses = await wait_for_status(conn, ids, {"Succeeded"}, within=1)
+    assert set(statuses.values()) == {"Succeeded"}
+    assert (await wait_for_status(conn, [tomorrow], {"Queued"}, within=1))[tomorrow] == "Queued"
+    cursor = await conn.execute("SELECT count(*) FROM task_attempts")
+    assert await cursor.fetchone() == (300,)
+
+
+async def test_tasks_leased_ahead_start_as_slots_free(
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker
+) -> None:
+    gate, started = asyncio.Event(), []
+    ids = await enqueue("bench.gated", count=3)
+    await start_worker(gated_registry(gate, started), worker_concurrency=1, worker_prefetch=2)
+    await held_ahead(conn, ids, 2)
+    await asyncio.sleep(0.2)
+    assert len(started) == 1  # one slot: the others wait, leased, without running
+    gate.set()
+    await wait_for_status(conn, ids, {"Succeeded"})
+    assert sorted(started) == sorted(ids)
+    for task_id in ids:
+        assert [a[:2] for a in await attempts_of(conn, task_id)] == [(1, "Succeeded")]
+
+
+async def test_a_cancel_for_a_task_leased_ahead_ends_it_without_running_it(
+    conn: Conn, services: Services, tenant: uuid.UUID, enqueue: Enqueue, start_worker: StartWorker
+) -> None:
+    gate, started = asyncio.Event(), []
+    ids = await enqueue("bench.gated", count=2)
+    await start_worker(gated_registry(gate, started), worker_concurrency=1, worker_prefetch=1)
+    await held_ahead(conn, ids, 1)
+    [waiting] = [task_id for task_id in ids if task_id not in started]
+    assert await cancel_task(tenant, waiting, tasks=services.tasks) is TaskStatus.RUNNING
+    await wait_for_status(conn, [waiting], {"Cancelled"}, within=5)
+    gate.set()
+    await wait_for_status(conn, [task_id for task_id in ids if task_id != waiting], {"Succeeded"})
+    assert waiting not in started
+    assert [a[1] for a in await attempts_of(conn, waiting)] == ["Cancelled"]
+
+
+async def test_shutdown_hands_back_tasks_leased_ahead_without_using_an_attempt(
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker
+) -> None:
+    gate, started = asyncio.Event(), []
+    ids = await enqueue("bench.gated", count=3)
+    worker = await start_worker(
+        gated_registry(gate, started),
+        worker_concurrency=1,
+        worker_prefetch=2,
+        worker_shutdown_grace_seconds=0.2,
+    )
+    await held_ahead(conn, ids, 2)
+    await worker.stop()
+    statuses = await wait_for_status(conn, ids, {"Queued"})
+    assert set(statuses.values()) == {"Queued"}
+    cursor = await conn.execute(
+        "SELECT count(*) FROM tasks WHERE id = ANY(%s) AND attempt_count = 0 AND locked_by IS NULL",
+        (ids,),
+    )
+    assert await cursor.fetchone() == (3,)
+    for task_id in ids:
+        assert [a[1] for a in await attempts_of(conn, task_id)] == ["Released"]
+        assert [e[1] for e in await events_of(conn, task_id)][-1] == "TaskReleased"
+
+
+async def test_a_running_attempt_is_on_its_task_and_its_row_is_written_when_it_ends(
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker
+) -> None:
+    gate, started = asyncio.Event(), []
+    [task_id] = await enqueue("bench.gated")
+    await start_worker(gated_registry(gate, started))
+    await wait_for_status(conn, [task_id], {"Running"})
+    [running] = await attempts_of(conn, task_id)  # from task_attempts_current
+    assert running[:2] == (1, "Running") and running[3] is not None and running[4] is None
+    cursor = await conn.execute("SELECT count(*) FROM task_attempts WHERE task_id = %s", (task_id,))
+    assert await cursor.fetchone() == (0,)
+    gate.set()
+    await wait_for_status(conn, [task_id], {"Succeeded"})
+    [ended] = await attempts_of(conn, task_id)
+    assert ended[:2] == (1, "Succeeded")
+    assert ended[3] == running[3]  # the same start time, now with an end
+    assert ended[4] is not None and ended[4] >= ended[3]
