@@ -327,13 +327,13 @@ class Worker:
     def _queue_outcome(self, finished: FinishedAttempt, task: LeasedTask) -> None:
         self._unwritten[finished.attempt_id] = PendingOutcome(finished, task)
         self._finished_signal.set()
-        if finished.outcome.retry_delay is not None:
-            self._remember_retry(finished.outcome.retry_delay)
 
     def _remember_retry(self, delay: float) -> None:
         due = time.monotonic() + delay
         if self._next_retry_at is None or due < self._next_retry_at:
             self._next_retry_at = due
+            # An idle claim loop is asleep until its poll: wake it to sleep until this.
+            self._work_signal.set()
 
     # -- finishing ------------------------------------------------------------------
 
@@ -380,6 +380,11 @@ class Worker:
             self._unwritten.pop(attempt_id, None)
             if attempt_id in applied:
                 self.completed += 1
+                delay = pending.finished.outcome.retry_delay
+                if delay is not None:
+                    # Counted from now, after the write: never before the retry's
+                    # scheduled_at, which the database set from its own clock.
+                    self._remember_retry(delay)
             else:
                 log.warning(
                     "stale_outcome_discarded", attempt_id=attempt_id, **pending.log_fields()

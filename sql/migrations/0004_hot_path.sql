@@ -48,6 +48,8 @@ COMMENT ON VIEW task_attempts_current IS 'Ended attempts and the ones running no
 CREATE OR REPLACE FUNCTION task_events_publish() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- Each event's task row by its key (LATERAL): a plan cached from a big first batch
+    -- must not become a hash join over the whole table.
     INSERT INTO pgmq.q_outbox (vt, message)
     SELECT clock_timestamp(),
            jsonb_build_object(
@@ -65,14 +67,16 @@ BEGIN
                'correlationId', t.correlation_id
            ) || (e.detail - 'error')
       FROM new_events e
-      JOIN tasks t ON t.id = e.task_id
+     CROSS JOIN LATERAL (SELECT type, attempt_count, correlation_id
+                           FROM tasks
+                          WHERE id = e.task_id) AS t
      ORDER BY e.id;
     -- Wake workers only for work that is due now; later work is woken by its own timer
     -- (the worker that scheduled a retry, and the maintenance leader's due check).
     IF EXISTS (SELECT 1
                  FROM new_events e
-                 JOIN tasks t ON t.id = e.task_id
-                WHERE e.status IN ('Queued', 'Failed') AND t.scheduled_at <= now()) THEN
+                WHERE e.status IN ('Queued', 'Failed')
+                  AND (SELECT scheduled_at FROM tasks WHERE id = e.task_id) <= now()) THEN
         PERFORM pg_notify('assistente_tasks', '');
     END IF;
     PERFORM pg_notify('assistente_cancel', e.task_id::text)

@@ -70,8 +70,9 @@ WITH outcome AS (
            updated_at = now()
       FROM outcome o
      WHERE t.id = o.task_id
+       -- attempt_id is set only while the task is leased (CHECK tasks_lease_matches_status),
+       -- so it is the whole guard; a status filter here led the planner to read every lease.
        AND t.attempt_id = o.attempt_id
-       AND t.status = 'Running'
     RETURNING t.id, t.tenant_id, t.version, t.trace_id, t.status, t.scheduled_at,
               t.attempt_started_at,
               -- a released attempt was given back above; its number is the one before
@@ -111,8 +112,7 @@ UPDATE tasks t
    SET locked_until = now() + make_interval(secs => %(lease_seconds)s)
   FROM unnest(%(task_ids)s::uuid[], %(attempt_ids)s::bigint[]) AS l(task_id, attempt_id)
  WHERE t.id = l.task_id
-   AND t.attempt_id = l.attempt_id
-   AND t.status = 'Running'
+   AND t.attempt_id = l.attempt_id  -- set only while leased: the whole guard
 RETURNING t.attempt_id, t.cancel_requested_at IS NOT NULL AS cancel_requested;
 
 -- name: task_record_progress
@@ -132,8 +132,7 @@ WITH progress AS (
            updated_at = now()
       FROM progress p
      WHERE t.id = p.task_id
-       AND t.attempt_id = p.attempt_id
-       AND t.status = 'Running'
+       AND t.attempt_id = p.attempt_id  -- set only while leased: the whole guard
     RETURNING t.id, t.tenant_id, t.version, t.trace_id, t.progress, t.state
 )
 INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
@@ -147,6 +146,5 @@ INSERT INTO task_artifacts (task_id, kind, name, content_type, content, uri, siz
 SELECT t.id, %(kind)s, %(name)s, %(content_type)s, %(content)s, %(uri)s, %(size_bytes)s
   FROM tasks t
  WHERE t.id = %(task_id)s
-   AND t.attempt_id = %(attempt_id)s
-   AND t.status = 'Running'
+   AND t.attempt_id = %(attempt_id)s  -- set only while leased: the whole guard
 RETURNING id;

@@ -1,18 +1,14 @@
 -- name: task_enqueue_many
 -- Insert tasks (ids chosen by the caller) with their TaskQueued events, returning them as stored; a task whose idempotency key its tenant already used is skipped.
 WITH input AS (
+    -- One JSON array of records, not an array per column: far less for the client to encode.
     SELECT *
-      FROM unnest(
-               %(ids)s::uuid[], %(tenant_ids)s::uuid[], %(types)s::text[],
-               %(domain_types)s::domain_type[], %(capability_types)s::capability_type[],
-               %(execution_types)s::execution_type[], %(priorities)s::smallint[],
-               %(payloads)s::jsonb[], %(idempotency_keys)s::text[], %(request_hashes)s::text[],
-               %(scheduled_ats)s::timestamptz[], %(max_attempts)s::integer[],
-               %(timeout_seconds)s::integer[], %(retry_policies)s::jsonb[],
-               %(correlation_ids)s::text[], %(trace_ids)s::text[]
-           ) AS i(id, tenant_id, type, domain_type, capability_type, execution_type, priority,
-                  payload, idempotency_key, request_hash, scheduled_at, max_attempts,
-                  timeout_seconds, retry_policy, correlation_id, trace_id)
+      FROM jsonb_to_recordset(%(tasks)s::jsonb)
+           AS i(id uuid, tenant_id uuid, type text, domain_type domain_type,
+                capability_type capability_type, execution_type execution_type,
+                priority smallint, payload jsonb, idempotency_key text, request_hash text,
+                scheduled_at timestamptz, max_attempts integer, timeout_seconds integer,
+                retry_policy jsonb, correlation_id text, trace_id text)
 ), inserted AS (
     INSERT INTO tasks (id, tenant_id, type, domain_type, capability_type, execution_type, priority,
                        payload, idempotency_key, request_hash, scheduled_at, max_attempts,

@@ -40,8 +40,6 @@ def drain_once(contender: str, tasks: int, workers: int, concurrency: int) -> Dr
         asyncio.run(module.enqueue(dsn, tasks))
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
-            # Start each run right after a checkpoint, so none lands inside one run only.
-            conn.execute("CHECKPOINT")
         children = [
             start_child(module_name, "--dsn", dsn, "--concurrency", str(concurrency))
             for _ in range(workers)
