@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 from app.application.ports import EnqueueTask, NewTask, TaskRecord, TaskRepository
@@ -73,10 +73,15 @@ class TaskNotRequeueable(DomainError):
 
 @dataclass(frozen=True, slots=True)
 class Enqueued:
-    """The result: the task's id, and whether this call created it (False on replay)."""
+    """The result: the task as stored, and whether this call created it (False on a
+    replay, where `task` is the original)."""
 
-    task_id: uuid.UUID
+    task: TaskRecord
     created: bool
+
+    @property
+    def task_id(self) -> uuid.UUID:
+        return self.task.id
 
 
 async def enqueue_tasks(
@@ -94,21 +99,27 @@ async def enqueue_tasks(
         NewTask(new_task_id(), c, (c.request_hash or fingerprint(c)) if c.idempotency_key else None)
         for c in commands
     ]
+    if not seen:
+        # Nothing can be a replay or a conflict, and the insert is one statement (atomic
+        # by itself): no BEGIN and COMMIT round trips around it.
+        inserted = {task.id: task for task in await tasks.add_many(new)}
+        return [Enqueued(inserted[task.id], created=True) for task in new]
     # One transaction: a conflict found after the insert undoes the whole batch.
     async with tasks.transaction() as tx:
-        inserted = await tx.add_many(new)
+        inserted = {task.id: task for task in await tx.add_many(new)}
         existing = await _replayed(new, inserted, tx)
         results = []
         for task in new:
-            if task.id in inserted:
-                results.append(Enqueued(task.id, created=True))
+            record = inserted.get(task.id)
+            if record is not None:
+                results.append(Enqueued(record, created=True))
                 continue
             key = task.command.idempotency_key
             assert key is not None  # only keyed tasks are skipped
             original = existing[(task.command.tenant_id, key)]
             if original.request_hash != task.request_hash:
                 raise IdempotencyConflict(key)
-            results.append(Enqueued(original.id, created=False))
+            results.append(Enqueued(original, created=False))
     return results
 
 
@@ -119,7 +130,7 @@ async def enqueue_task(command: EnqueueTask, *, tasks: TaskRepository) -> Enqueu
 
 
 async def _replayed(
-    new: Sequence[NewTask], inserted: set[uuid.UUID], tasks: TaskRepository
+    new: Sequence[NewTask], inserted: Container[uuid.UUID], tasks: TaskRepository
 ) -> dict[tuple[uuid.UUID, str], TaskRecord]:
     skipped: dict[uuid.UUID, list[str]] = {}
     for task in new:

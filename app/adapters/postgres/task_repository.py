@@ -39,33 +39,35 @@ class PgTaskRepository:
             async with self._pool.connection() as conn:
                 yield conn
 
-    async def add_many(self, tasks: Sequence[NewTask]) -> set[uuid.UUID]:
+    async def add_many(self, tasks: Sequence[NewTask]) -> list[TaskRecord]:
         if not tasks:
-            return set()
-        commands = [t.command for t in tasks]
-        params = {
-            "ids": [t.id for t in tasks],
-            "tenant_ids": [c.tenant_id for c in commands],
-            "types": [c.type for c in commands],
-            "domain_types": [_value(c.domain_type) for c in commands],
-            "capability_types": [_value(c.capability_type) for c in commands],
-            "execution_types": [c.execution_type.value for c in commands],
-            "priorities": [c.priority for c in commands],
-            "payloads": [Jsonb(dict(c.payload)) for c in commands],
-            "idempotency_keys": [c.idempotency_key for c in commands],
-            "request_hashes": [t.request_hash for t in tasks],
-            "scheduled_ats": [c.scheduled_at for c in commands],
-            "max_attempts": [c.max_attempts for c in commands],
-            "timeout_seconds": [c.timeout_seconds for c in commands],
-            "retry_policies": [
-                Jsonb(dict(c.retry_policy)) if c.retry_policy else None for c in commands
-            ],
-            "correlation_ids": [c.correlation_id for c in commands],
-            "trace_ids": [c.trace_id for c in commands],
-        }
-        async with self._connection() as conn:
-            cursor = await conn.execute(query("task_enqueue_many"), params)
-            return {row[0] for row in await cursor.fetchall()}
+            return []
+        records = [
+            {
+                "id": str(t.id),
+                "tenant_id": str(c.tenant_id),
+                "type": c.type,
+                "domain_type": _value(c.domain_type),
+                "capability_type": _value(c.capability_type),
+                "execution_type": c.execution_type.value,
+                "priority": c.priority,
+                "payload": dict(c.payload),
+                "idempotency_key": c.idempotency_key,
+                "request_hash": t.request_hash,
+                "scheduled_at": c.scheduled_at.isoformat() if c.scheduled_at else None,
+                "max_attempts": c.max_attempts,
+                "timeout_seconds": c.timeout_seconds,
+                "retry_policy": dict(c.retry_policy) if c.retry_policy else None,
+                "correlation_id": c.correlation_id,
+                "trace_id": c.trace_id,
+            }
+            for t, c in ((t, t.command) for t in tasks)
+        ]
+        params = {"tasks": Jsonb(records)}
+        async with self._connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query("task_enqueue_many"), params)
+            rows = await cur.fetchall()
+        return [task_record(row) for row in rows]
 
     async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
         async with self._connection() as conn, conn.cursor(row_factory=dict_row) as cur:
