@@ -5,7 +5,7 @@ Three phases, interleaved round by round so drift in the machine hits all alike:
 a fixed 500 requests/s (latency), saturation (closed loop: the most it answers), and
 the batch endpoint (500 tasks per request). After each run the rows are counted: every
 2xx is one stored task (with its event and outbox message), nothing more; then the
-tables are emptied so every run starts alike. The API's peak RSS is the kernel's.
+tables are emptied so every run starts alike. The API's peak RSS is its VmHWM.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def run(report: Report, quick: bool) -> None:
                 for measure, seconds, results in phases:
                     results.append(measure(seconds))
                     print(f"    {results[-1].phase}: {describe(results[-1])}", flush=True)
-        # Stopped: the kernel's peak RSS for the API process is known now.
+        # Stopped: its peak RSS was read on the way out.
         peak_mb = api.peak_rss_mb
     every_run = [warmup, *(r for phase_runs in runs.values() for r in phase_runs)]
     problems = [problem for problem in map(stored_problem, every_run) if problem]

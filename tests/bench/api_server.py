@@ -77,7 +77,7 @@ class ApiServer:
         self.dsn = dsn
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.peak_rss_mb: float | None = None  # set when the process has exited
+        self.peak_rss_mb: float | None = None  # set when the process is stopped
         self.cpu_seconds: float | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="bench-api-")
         self._process: subprocess.Popen[bytes] | None = None
@@ -143,11 +143,13 @@ class ApiServer:
         raise TimeoutError(f"the API did not answer /health within {timeout} s:\n{self.output()}")
 
     def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM (in-flight requests finish), then reap the process with wait4, whose
-        rusage carries the kernel's peak RSS for it."""
+        """SIGTERM (in-flight requests finish), then reap the process with wait4 (its
+        CPU time). The peak RSS is its VmHWM read just before: wait4's ru_maxrss would
+        include this benchmark process's own peak, which Linux carries across exec."""
         process = self._process
         if process is None or process.returncode is not None:
             return
+        self.peak_rss_mb = self.high_water_mb()
         process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while True:
@@ -160,7 +162,6 @@ class ApiServer:
                 break
             time.sleep(0.05)
         process.returncode = os.waitstatus_to_exitcode(status)
-        self.peak_rss_mb = usage.ru_maxrss / 1024  # Linux reports KiB
         self.cpu_seconds = usage.ru_utime + usage.ru_stime
 
     def output(self) -> str:

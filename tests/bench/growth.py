@@ -80,7 +80,7 @@ def drain_rate(dsn: str, tasks: int) -> float:
 
 
 def run(report: Report, quick: bool) -> None:
-    history, tasks, repeats = (100_000, 5_000, 1) if quick else (1_000_000, 20_000, 3)
+    history, tasks, repeats = (100_000, 5_000, 1) if quick else (1_000_000, 20_000, 2)
     with scratch_database("empty") as empty, scratch_database("grown") as grown:
         for dsn in (empty, grown):
             asyncio.run(ours.install(dsn))

@@ -65,9 +65,26 @@ def start_child(module: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def high_water_mb(pid: int | str = "self") -> float | None:
+    """A process's peak resident memory since it started its program (VmHWM).
+
+    Not wait4's ru_maxrss: Linux carries the forking parent's peak over into the
+    child's across exec, so a child of a big benchmark process would look as big.
+    """
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return None
+
+
 def poll_child(child: subprocess.Popen[str], started: float | None = None) -> ChildResult | None:
-    """The child's result if it has exited, else None. Its peak RSS and CPU time come
-    from the kernel's own accounting (wait4), so never reap it any other way."""
+    """The child's result if it has exited, else None. Its CPU time comes from the
+    kernel's own accounting (wait4), so never reap it any other way; its peak RSS is
+    what it reported (`peak_rss_mb`, its VmHWM), see `high_water_mb`."""
     pid, status, usage = os.wait4(child.pid, os.WNOHANG)
     if not pid:
         return None
@@ -77,9 +94,10 @@ def poll_child(child: subprocess.Popen[str], started: float | None = None) -> Ch
     if child.returncode != 0:
         raise RuntimeError(f"benchmark child {child.args} failed ({child.returncode}):\n{stderr}")
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    output = json.loads(lines[-1]) if lines else {}
     return ChildResult(
-        output=json.loads(lines[-1]) if lines else {},
-        peak_rss_mb=usage.ru_maxrss / 1024,  # Linux reports KiB
+        output=output,
+        peak_rss_mb=float(output.get("peak_rss_mb", "nan")),
         seconds=time.monotonic() - started if started is not None else 0.0,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
     )

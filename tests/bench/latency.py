@@ -69,7 +69,7 @@ def latency_once(contender: str, count: int, rate: float) -> list[float]:
 
 
 def run(report: Report, quick: bool) -> None:
-    count, rate = (200, 50.0) if quick else (1000, 50.0)
+    count, rate = (200, 50.0) if quick else (1000, 100.0)
     repeats = 1 if quick else 3
     p50: dict[str, list[float]] = {name: [] for name in LATENCY_CONTENDERS}
     p99: dict[str, list[float]] = {name: [] for name in LATENCY_CONTENDERS}

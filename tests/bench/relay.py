@@ -24,9 +24,9 @@ from tests.bench.contenders import ours
 from tests.bench.harness import (
     AMQP_URL,
     ROOT,
-    ChildResult,
     Report,
     Summary,
+    high_water_mb,
     percentile,
     poll_child,
     scratch_database,
@@ -67,9 +67,12 @@ def start_relay(dsn: str, exchange: str, log_dir: str) -> subprocess.Popen[str]:
     )
 
 
-def stop_relay(relay: subprocess.Popen[str]) -> ChildResult:
+def stop_relay(relay: subprocess.Popen[str]) -> float:
+    """Stop the relay; its peak RSS (VmHWM, read on the way out)."""
+    peak = high_water_mb(relay.pid) or float("nan")
     relay.send_signal(signal.SIGTERM)
-    return wait_child(relay, timeout=60)
+    wait_child(relay, timeout=60)
+    return peak
 
 
 def delete_exchange(exchange: str) -> None:
@@ -105,11 +108,11 @@ def publish_rate(events: int) -> tuple[float, float]:
                     time.sleep(POLL_SECONDS)
                 published = conn.execute("SELECT count(*) FROM pgmq.a_outbox").fetchone()[0]  # type: ignore[index]
         finally:
-            result = stop_relay(relay)
+            peak = stop_relay(relay)
             delete_exchange(exchange)
     if first is None or last is None or published != events:
         raise AssertionError(f"relay published {published} of {events} events")
-    return events / max(last - first, POLL_SECONDS), result.peak_rss_mb
+    return events / max(last - first, POLL_SECONDS), peak
 
 
 def lag_during_drain(tasks: int) -> dict[str, float]:

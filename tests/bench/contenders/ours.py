@@ -21,6 +21,7 @@ from app.bootstrap import build_worker, run_migrations
 from app.config import Settings, load_settings
 from app.logging import configure_logging
 from app.queue import EnqueueTask, Queue
+from tests.bench.harness import RESULTS_DIR, high_water_mb
 from workers.signals import run_event_loop
 
 TASK_TYPE = "bench.noop"
@@ -79,7 +80,7 @@ async def work(dsn: str, concurrency: int, *, seconds: float | None, record: Pat
             starts.append((ctx.task_id, now))
 
     settings = settings_for(dsn)
-    configure_logging("bench-worker", log_dir=settings.log_dir, level="WARNING", console=False)
+    configure_logging("bench-worker", log_dir=RESULTS_DIR / "logs", level="WARNING", console=False)
     process = build_worker(settings, registry, concurrency=concurrency, burst=seconds is None)
     stop = asyncio.Event()
     if seconds is not None:
@@ -90,7 +91,7 @@ async def work(dsn: str, concurrency: int, *, seconds: float | None, record: Pat
     end = time.time()
     if record is not None:
         record.write_text("".join(f"{task_id} {at}\n" for task_id, at in starts))
-    return {"first": first[0] if first else end, "end": end}
+    return {"first": first[0] if first else end, "end": end, "peak_rss_mb": high_water_mb()}
 
 
 def verify(dsn: str, n: int) -> str | None:

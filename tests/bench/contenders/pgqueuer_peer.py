@@ -18,6 +18,8 @@ from pgqueuer.models import Job
 from pgqueuer.queries import Queries
 from pgqueuer.types import QueueExecutionMode
 
+from tests.bench.harness import high_water_mb
+
 ENTRYPOINT = "bench_noop"
 
 
@@ -80,7 +82,7 @@ async def work(dsn: str, concurrency: int, *, seconds: float | None, record: Pat
     end = time.time()
     if record is not None:
         record.write_text("".join(f"{job_id} {at}\n" for job_id, at in starts))
-    return {"first": first[0] if first else end, "end": end}
+    return {"first": first[0] if first else end, "end": end, "peak_rss_mb": high_water_mb()}
 
 
 def verify(dsn: str, n: int) -> str | None:

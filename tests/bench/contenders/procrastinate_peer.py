@@ -11,6 +11,8 @@ import time
 import procrastinate
 import psycopg
 
+from tests.bench.harness import high_water_mb
+
 TASK_NAME = "bench_noop"
 first: list[float] = []
 
@@ -47,7 +49,8 @@ async def drain(dsn: str, concurrency: int) -> dict[str, float]:
         await app.run_worker_async(
             concurrency=concurrency, wait=False, install_signal_handlers=False
         )
-    return {"first": first[0] if first else time.time(), "end": time.time()}
+    end = time.time()
+    return {"first": first[0] if first else end, "end": end, "peak_rss_mb": high_water_mb()}
 
 
 def verify(dsn: str, n: int) -> str | None:
