@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=10, ge=1, le=1000)
     worker_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     worker_poll_interval_seconds: float = Field(default=2.0, gt=0, le=60)
-    # Tasks leased ahead of free slots; unset: up to WORKER_CONCURRENCY while tasks take
-    # milliseconds, none while they take longer. 0 turns it off.
+    # Tasks leased ahead of free slots; unset: about 20 ms of work (WORKER_CONCURRENCY to
+    # 100) while tasks take milliseconds, none once they take longer. 0 turns it off.
     worker_prefetch: int | None = Field(default=None, ge=0, le=1000)
     worker_shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=3600)
     # JOB_TIMEOUT in seed 002: 15 minutes.

@@ -22,7 +22,8 @@ TENANT_HEADER = "X-Tenant-Id"
 
 async def require_api_key() -> None:
     """before_request for the v1 blueprint: 401 unless a live key is presented."""
-    guard = deps().failed_auth_limiter
+    dependencies = deps()
+    guard = dependencies.failed_auth_limiter
     address = f"addr:{request.remote_addr or 'unknown'}"
     if guard is not None and (wait := guard.waiting(address, time.monotonic())) > 0:
         raise too_many(wait, "Too many failed authentications from this address.")
@@ -35,7 +36,9 @@ async def require_api_key() -> None:
             slug="unauthorized",
             headers={"WWW-Authenticate": 'Bearer realm="assistente"'},
         )
-    principal = await authenticate(key.strip(), tenants=deps().tenants)
+    principal = await authenticate(
+        key.strip(), tenants=dependencies.tenants, cache=dependencies.principals
+    )
     if principal is None:
         if guard is not None:
             guard.check(address, time.monotonic())
@@ -49,7 +52,7 @@ async def require_api_key() -> None:
     named = request.headers.get(TENANT_HEADER)
     if named:
         g.tenant_id = await _named_tenant(principal, named)
-    limiter = deps().rate_limiter
+    limiter = dependencies.rate_limiter
     if limiter is not None:
         wait = limiter.check(str(principal.key_id), time.monotonic())
         if wait > 0:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from quart import current_app
 
-from app.application.auth import TenantRepository
+from app.application.auth import PrincipalCache, TenantRepository
 from app.application.health import HealthCheck
 from app.application.ports import TaskQueries, TaskRepository
 from app.domain.rate_limit import RateLimiter
@@ -23,6 +23,8 @@ class ApiDependencies:
     rate_limiter: RateLimiter | None = None
     # Failed authentications per client address: guessing keys costs the guesser, not us.
     failed_auth_limiter: RateLimiter | None = None
+    # Recent successful key lookups (KEY_CACHE_SECONDS): no database query per request.
+    principals: PrincipalCache | None = field(default_factory=PrincipalCache)
 
 
 def deps() -> ApiDependencies:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
@@ -127,8 +128,64 @@ async def ensure_dev_key(key: str, *, tenants: TenantRepository) -> uuid.UUID:
     return tenant_id
 
 
-async def authenticate(key: str, *, tenants: TenantRepository) -> Principal | None:
-    """The principal behind a presented key, or None for an unknown or revoked key."""
+# How long a successful key lookup is trusted: a revoked key (or a disabled tenant's)
+# still works in a process that looked it up at most this long ago.
+KEY_CACHE_SECONDS = 2.0
+
+
+class PrincipalCache:
+    """Successful key lookups of the last `ttl` seconds, by key hash.
+
+    Spares the database a query per request. Only live keys are stored: an unknown or
+    revoked key is looked up every time, so it never passes for a live one.
+    """
+
+    def __init__(self, ttl: float = KEY_CACHE_SECONDS, *, max_keys: int = 10_000) -> None:
+        self.ttl = ttl
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+        self._max_keys = max_keys
+
+    def get(self, key_hash: bytes, now: float) -> Principal | None:
+        """The principal stored for `key_hash` if it was looked up less than `ttl` ago."""
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return None
+        expires, principal = entry
+        if now >= expires:
+            del self._entries[key_hash]
+            return None
+        return principal
+
+    def put(self, key_hash: bytes, principal: Principal, now: float) -> None:
+        """Trust `principal` for `key_hash` until `now + ttl`."""
+        if len(self._entries) >= self._max_keys:
+            self._entries.clear()  # rare; everyone is looked up again, which is safe
+        self._entries[key_hash] = (now + self.ttl, principal)
+
+
+async def authenticate(
+    key: str,
+    *,
+    tenants: TenantRepository,
+    cache: PrincipalCache | None = None,
+    now: float | None = None,
+) -> Principal | None:
+    """The principal behind a presented key, or None for an unknown or revoked key.
+
+    With a `cache`, a key looked up less than `cache.ttl` seconds ago is not looked up
+    again. `now` is on the `time.monotonic()` clock.
+    """
     if not key or len(key) > 200:
         return None
-    return await tenants.authenticate(hash_api_key(key))
+    key_hash = hash_api_key(key)
+    if cache is None:
+        return await tenants.authenticate(key_hash)
+    # Taken before the lookup, so an entry never outlives the bound counted from when
+    # the database said the key was live.
+    now = time.monotonic() if now is None else now
+    principal = cache.get(key_hash, now)
+    if principal is None:
+        principal = await tenants.authenticate(key_hash)
+        if principal is not None:
+            cache.put(key_hash, principal, now)
+    return principal

@@ -47,8 +47,13 @@ MAX_WRITE_TRIES = 5
 # one-row statements into a few batches (a few ms is nothing next to an AI call).
 CLAIM_COALESCE_SECONDS = 0.002
 FINISH_COALESCE_SECONDS = 0.002
-# Tasks that take less than this on average are "short": worth claiming ahead.
+# Tasks are "long" once they take this on average (or one runs this long), and "short"
+# again below half of it. Short tasks are worth claiming ahead, as many as the worker
+# gets through in AHEAD_SECONDS (at least `concurrency`, at most MAX_PREFETCH), so a
+# claim's round trip never leaves slots idle.
 SHORT_TASK_SECONDS = 0.05
+AHEAD_SECONDS = 0.02
+MAX_PREFETCH = 100
 # Weight of the newest duration in the running average.
 DURATION_SMOOTHING = 0.05
 
@@ -68,8 +73,8 @@ class WorkerConfig:
     progress_interval: float = 0.5
     # Burst: exit once nothing is due and nothing runs (scripts, CI jobs, benchmarks).
     burst: bool = False
-    # Tasks leased ahead of free slots. None: up to `concurrency` while tasks are
-    # short (see SHORT_TASK_SECONDS), none while they are long. 0: never.
+    # Tasks leased ahead of free slots. None: adaptive, about AHEAD_SECONDS of work while
+    # tasks are short (see SHORT_TASK_SECONDS), none while they are long. 0: never.
     prefetch: int | None = None
 
     @property
@@ -122,6 +127,7 @@ class Worker:
         self._ready: collections.deque[LeasedTask] = collections.deque()
         self._claiming = True
         self._average_seconds: float | None = None
+        self._tasks_are_short = False
         self._unwritten: dict[int, PendingOutcome] = {}
         self._work_signal = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -223,12 +229,46 @@ class Worker:
         if self.config.prefetch is not None:
             return self.config.prefetch
         average = self._average_seconds
-        short = average is not None and average < SHORT_TASK_SECONDS
-        return self.config.concurrency if short else 0
+        if average is None or not self._tasks_are_short:
+            return 0
+        concurrency = self.config.concurrency
+        ahead = int(concurrency * AHEAD_SECONDS / max(average, 1e-6))
+        return min(MAX_PREFETCH, max(concurrency, ahead))
+
+    def _observe_duration(self, seconds: float, *, still_running: bool = False) -> None:
+        """Fold a task's duration into the running average; a task still running counts
+        at once (its time so far is a lower bound), so long work shows before it ends."""
+        average = self._average_seconds
+        if still_running:
+            if average is not None and seconds <= average:
+                return
+            self._average_seconds = seconds
+        else:
+            self._average_seconds = (
+                seconds if average is None else average + DURATION_SMOOTHING * (seconds - average)
+            )
+        was_short = self._tasks_are_short
+        if self._average_seconds >= SHORT_TASK_SECONDS:
+            self._tasks_are_short = False
+        elif self._average_seconds < SHORT_TASK_SECONDS / 2:
+            self._tasks_are_short = True
+        if was_short and not self._tasks_are_short:
+            self._hand_back_held()
 
     def _fill_slots(self) -> None:
         while self._ready and self._claiming and len(self._running) < self.config.concurrency:
             self._start(self._ready.popleft())
+
+    def _hand_back_held(self) -> None:
+        """Tasks turned long: what is held beyond the free slots goes back to the queue,
+        for workers with free slots (only an adaptive batch ahead; a set one stays)."""
+        if self.config.prefetch is not None:
+            return
+        keep = self.config.concurrency - len(self._running)
+        while len(self._ready) > max(0, keep):
+            task = self._ready.pop()  # the last claimed goes back first
+            log.info("task_handed_back", task_id=str(task.id), trace_id=task.trace_id)
+            self._queue_outcome(FinishedAttempt(task.id, task.attempt_id, outcomes.RELEASED), task)
 
     def _stop_claiming(self) -> None:
         """No more starts: tasks held ahead go back to the queue at once."""
@@ -286,11 +326,7 @@ class Worker:
         self._running.pop(running.task.attempt_id, None)
         if self._by_task.get(running.task.id) is running:
             del self._by_task[running.task.id]
-        seconds = time.monotonic() - running.started
-        average = self._average_seconds
-        self._average_seconds = (
-            seconds if average is None else average + DURATION_SMOOTHING * (seconds - average)
-        )
+        self._observe_duration(time.monotonic() - running.started)
         self._fill_slots()
         self._slot_freed.set()
 
@@ -397,6 +433,7 @@ class Worker:
         last_heartbeat = time.monotonic()
         while True:
             await asyncio.sleep(self.config.progress_interval)
+            self._notice_long_tasks()
             if time.monotonic() - last_heartbeat >= self.config.heartbeat_interval:
                 last_heartbeat = time.monotonic()
                 try:
@@ -407,6 +444,15 @@ class Worker:
                 await self._flush_progress()
             except Exception as error:
                 log.error("progress_failed", error_type=type(error).__name__)
+
+    def _notice_long_tasks(self) -> None:
+        """A task running longer than the average says tasks got longer before any of
+        them ends: count it now, so work held ahead goes back to the queue."""
+        if not self._ready or not self._running:
+            return
+        elapsed = time.monotonic() - min(r.started for r in self._running.values())
+        if elapsed >= SHORT_TASK_SECONDS:
+            self._observe_duration(elapsed, still_running=True)
 
     async def _flush_progress(self) -> None:
         updates = [u for r in list(self._running.values()) if (u := r.context.take_progress())]

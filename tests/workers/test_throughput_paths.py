@@ -140,3 +140,42 @@ async def test_a_running_attempt_is_on_its_task_and_its_row_is_written_when_it_e
     assert ended[:2] == (1, "Succeeded")
     assert ended[3] == running[3]  # the same start time, now with an end
     assert ended[4] is not None and ended[4] >= ended[3]
+
+
+async def test_work_held_ahead_goes_back_when_tasks_turn_long(
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker
+) -> None:
+    gate, started = asyncio.Event(), []
+    registry = gated_registry(gate, started)
+
+    @registry.handler("bench.fast")
+    async def fast(ctx: TaskContext) -> None:
+        return None
+
+    quick = await enqueue("bench.fast", count=200, priority=1)
+    slow = await enqueue("bench.gated", count=30, priority=2)
+    await start_worker(registry, worker_concurrency=10)
+    await wait_for_status(conn, quick, {"Succeeded"})
+    # Short tasks: the worker held slow ones ahead; once they run long, it hands the
+    # held ones back instead of sitting on them while ten run.
+    for _ in range(100):
+        cursor = await conn.execute(
+            "SELECT count(*) FROM tasks WHERE id = ANY(%s) AND status = 'Running'", (slow,)
+        )
+        if await cursor.fetchone() == (10,):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # a check of the running tasks' age (every 0.5 s)
+    cursor = await conn.execute(
+        "SELECT count(*) FROM tasks WHERE id = ANY(%s) AND status = 'Running'", (slow,)
+    )
+    assert await cursor.fetchone() == (10,)
+    assert len(started) == 10
+    gate.set()
+    await wait_for_status(conn, slow, {"Succeeded"})
+    cursor = await conn.execute(
+        "SELECT count(*) FROM task_attempts WHERE task_id = ANY(%s) AND status = 'Released'",
+        (slow,),
+    )
+    (released,) = await cursor.fetchone() or (0,)
+    assert released > 0  # some were held ahead and handed back, not run late
