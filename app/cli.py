@@ -12,7 +12,7 @@ import click
 import structlog
 from pydantic import SecretStr
 
-from app.api.server import serve_api
+from app.api.server import freeze_startup_objects, serve_api
 from app.application.auth import IssuedKey, create_tenant
 from app.bootstrap import (
     ConfigError,
@@ -110,6 +110,7 @@ def api(host: str | None, port: int | None) -> None:
     except ConfigError as error:
         _fail(str(error), EXIT_CONFIG)
     app = build_api(services)
+    freeze_startup_objects()
     _run(
         run_until_signalled(
             lambda stop: serve_api(

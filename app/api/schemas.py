@@ -50,6 +50,8 @@ def check_json_value(value: Any, depth: int = 0) -> None:
 def check_text(text: str) -> str:
     if "\x00" in text:
         raise ValueError("text must not contain NUL characters")
+    if text.isascii():  # the common case, and no surrogate is ASCII: skip the encoding
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:

@@ -54,6 +54,10 @@ async def test_swagger_ui_is_served_without_a_cdn(anonymous: httpx.AsyncClient) 
     assert "https://" not in page.text
     script = await anonymous.get("/docs/assets/swagger-ui-bundle.js")
     assert script.status_code == 200 and len(script.content) > 100_000
+    assert script.headers["content-type"] == "application/javascript"
+    # Only the page's own assets: nothing else of the bundle's folder, no path tricks.
+    for name in ("index.j2", "..%2F..%2Fswagger_ui_bundle%2F__init__.py"):
+        assert (await anonymous.get(f"/docs/assets/{name}")).status_code == 404
 
 
 async def read_events(

@@ -81,6 +81,14 @@ async def test_malformed_json_is_400(acme: Caller) -> None:
     assert_problem(response, 400)
 
 
+async def test_a_body_that_is_not_utf8_is_400(acme: Caller) -> None:
+    for body in (b'{"type": "demo\xff"}', b"\xff\xfe{}", b'{"type": "\xed\xa0\x80"}'):
+        response = await acme.http.post(
+            "/api/v1/tasks", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert_problem(response, 400)
+
+
 async def test_a_body_over_the_limit_is_413(acme: Caller) -> None:
     body = {**TASK, "payload": {"blob": "x" * (70 * 1024)}}
     assert_problem(await create(acme, body), 413)
