@@ -148,7 +148,8 @@ def configure_logging(
     # Per-request access lines come from our own middleware, with trace ids.
     logging.getLogger("hypercorn.access").setLevel(logging.WARNING)
     # The embedded Postgres and pika narrate every step they take.
-    for chatty in ("pgserver", "pika"):
+    # httpx logs every URL at INFO, query string (maybe a key) included.
+    for chatty in ("pgserver", "pika", "httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
     structlog.configure(
