@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from quart import current_app
 
+from app.application.artifact_store import ArtifactStore
 from app.application.auth import PrincipalCache, TenantRepository
 from app.application.health import HealthCheck
 from app.application.ports import TaskQueries, TaskRepository
@@ -25,6 +26,8 @@ class ApiDependencies:
     failed_auth_limiter: RateLimiter | None = None
     # Recent successful key lookups (KEY_CACHE_SECONDS): no database query per request.
     principals: PrincipalCache | None = field(default_factory=PrincipalCache)
+    # Where artifacts too large for their row are kept; their content is served from it.
+    artifacts: ArtifactStore | None = None
 
 
 def deps() -> ApiDependencies:

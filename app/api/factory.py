@@ -10,7 +10,7 @@ import structlog
 from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 
-from app.api import docs, health, queue_stats, tasks
+from app.api import docs, health, queue_stats, tasks, usage
 from app.api.dependencies import ApiDependencies
 from app.api.json_provider import install_strict_json
 from app.api.openapi import ProblemAwareOpenAPI
@@ -57,7 +57,13 @@ def create_app(
     )
     install_strict_json(app)
     register_problem_handlers(app)
-    for blueprint in (health.blueprint, tasks.blueprint, queue_stats.blueprint, docs.blueprint):
+    for blueprint in (
+        health.blueprint,
+        tasks.blueprint,
+        queue_stats.blueprint,
+        usage.blueprint,
+        docs.blueprint,
+    ):
         app.register_blueprint(blueprint)
 
     @app.before_serving

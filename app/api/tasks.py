@@ -303,30 +303,41 @@ async def artifacts(task_id: uuid.UUID) -> ArtifactList:
     return ArtifactList(items=[ArtifactBody.model_validate(r) for r in rows])
 
 
+# Content written by a handler (maybe by a model): never let a browser run it here.
+UNTRUSTED_CONTENT_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+}
+
+
 @blueprint.get("/tasks/<uuid:task_id>/artifacts/<uuid:artifact_id>")
 async def artifact_content(task_id: uuid.UUID, artifact_id: uuid.UUID) -> Response:
-    """The artifact itself: its content with its content type, or a redirect to its URI."""
+    """The artifact itself: its content with its content type (inline or from the
+    artifact store), or a redirect to its http(s) URI."""
     await load_task(task_id)
-    row = await deps().queries.artifact(task_id, artifact_id)
+    dependencies = deps()
+    row = await dependencies.queries.artifact(task_id, artifact_id)
     if row is None:
         raise ProblemError(404, f"task {task_id} has no artifact {artifact_id}", slug="not-found")
-    if row["content"] is None:
-        if not str(row["uri"]).startswith(("https://", "http://")):
+    content: str | bytes | None = row["content"]
+    if content is None:
+        uri, store = str(row["uri"]), dependencies.artifacts
+        if store is not None and store.owns(uri):
+            content = await store.get(uri)
+            if content is None:
+                raise ProblemError(
+                    404, f"The stored file of artifact {artifact_id} is missing.", slug="not-found"
+                )
+        elif uri.startswith(("https://", "http://")):
+            return Response("", status=302, headers={"Location": uri})
+        else:
             raise ProblemError(
                 404,
                 "This artifact is stored outside HTTP; its uri is in the listing.",
                 slug="not-found",
             )
-        return Response("", status=302, headers={"Location": row["uri"]})
-    # Content written by a handler (maybe by a model): never let a browser run it here.
     return Response(
-        row["content"],
-        status=200,
-        content_type=row["content_type"],
-        headers={
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox; default-src 'none'",
-        },
+        content, status=200, content_type=row["content_type"], headers=UNTRUSTED_CONTENT_HEADERS
     )
 
 

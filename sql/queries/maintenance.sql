@@ -71,9 +71,9 @@ SELECT pg_notify('assistente_tasks', '')
          LIMIT 1) AS due;
 
 -- name: task_prune_finished
--- Delete one batch of finished tasks past their retention, with their attempts, events and artifacts.
+-- Delete one batch of finished tasks past their retention, with their attempts, events and artifacts; the attempts' usage is first added to usage_history, so usage_daily keeps it.
 WITH doomed AS (
-    SELECT id
+    SELECT id, tenant_id
       FROM tasks
      WHERE finished_at < now() - make_interval(secs => least(%(retention_seconds)s::float8,
                                                               %(dead_letter_retention_seconds)s::float8))
@@ -85,6 +85,30 @@ WITH doomed AS (
        FOR UPDATE SKIP LOCKED
 ), attempts AS (
     DELETE FROM task_attempts a USING doomed d WHERE a.task_id = d.id
+    RETURNING d.tenant_id, a.ended_at, a.model, a.tokens_in, a.tokens_out, a.cost, a.latency_ms
+), folded AS (
+    -- The same rule as the view usage_daily: an ended attempt with a model, tokens or a cost.
+    -- Grouped, so each key comes once (ON CONFLICT may touch a row only once per statement),
+    -- and ordered, so two pruners would lock history rows in the same order.
+    INSERT INTO usage_history AS h (tenant_id, day, model, attempts, tokens_in, tokens_out, cost,
+                                    unpriced_attempts, latency_ms, timed_attempts)
+    SELECT tenant_id, (ended_at AT TIME ZONE 'UTC')::date, coalesce(model, ''), count(*),
+           coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost), 0),
+           count(*) FILTER (WHERE cost IS NULL), coalesce(sum(latency_ms), 0), count(latency_ms)
+      FROM attempts
+     WHERE ended_at IS NOT NULL
+       AND (model IS NOT NULL OR tokens_in IS NOT NULL OR tokens_out IS NOT NULL
+            OR cost IS NOT NULL)
+     GROUP BY 1, 2, 3
+     ORDER BY 1, 2, 3
+    ON CONFLICT (tenant_id, day, model) DO UPDATE
+       SET attempts = h.attempts + EXCLUDED.attempts,
+           tokens_in = h.tokens_in + EXCLUDED.tokens_in,
+           tokens_out = h.tokens_out + EXCLUDED.tokens_out,
+           cost = h.cost + EXCLUDED.cost,
+           unpriced_attempts = h.unpriced_attempts + EXCLUDED.unpriced_attempts,
+           latency_ms = h.latency_ms + EXCLUDED.latency_ms,
+           timed_attempts = h.timed_attempts + EXCLUDED.timed_attempts
 ), events AS (
     DELETE FROM task_events e USING doomed d WHERE e.task_id = d.id
 )

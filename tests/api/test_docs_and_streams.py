@@ -24,6 +24,7 @@ ENDPOINTS = {
     ("get", "/api/v1/tasks/{task_id}/events"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/queue/stats"),
+    ("get", "/api/v1/usage"),
     ("get", "/health"),
 }
 

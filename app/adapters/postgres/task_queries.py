@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import date
 from typing import Any, LiteralString
 
 from psycopg.rows import dict_row
@@ -66,6 +67,14 @@ class PgTaskQueries:
     async def stats(self, tenant_id: uuid.UUID | None) -> dict[str, Any]:
         [row] = await self._rows(query("queue_stats"), {"tenant_id": tenant_id})
         return row
+
+    async def usage_daily(
+        self, tenant_id: uuid.UUID, first_day: date, last_day: date
+    ) -> list[dict[str, Any]]:
+        return await self._rows(
+            query("usage_daily_list"),
+            {"tenant_id": tenant_id, "first_day": first_day, "last_day": last_day},
+        )
 
     async def _rows(self, sql: LiteralString, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

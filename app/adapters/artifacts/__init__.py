@@ -1,0 +1,1 @@
+"""Artifact stores: where outputs too large for a table row are kept."""

@@ -1,0 +1,108 @@
+"""LocalArtifactStore: artifacts as files in a folder, addressed by `artifact://local/` URIs.
+
+A file lives at `<root>/<task_id>/<random prefix>-<sanitised name>`: the prefix keeps
+two outputs with one name apart and makes paths unguessable; the name is cut down
+to safe characters so it can never climb out of its folder. Files are written to a
+temporary file and renamed into place, so a reader never sees half a file. All file
+I/O runs in a thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import re
+import secrets
+import tempfile
+import uuid
+from pathlib import Path
+
+SCHEME = "artifact://local/"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_STORED_NAME = re.compile(r"^[0-9a-f]{16}-[A-Za-z0-9._-]{1,100}$")
+MAX_NAME = 100
+
+
+def safe_name(name: str) -> str:
+    """`name` reduced to a harmless file name: its last path part, safe characters only."""
+    last = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = _UNSAFE.sub("_", last).lstrip(".")[:MAX_NAME]
+    return cleaned or "artifact"
+
+
+class LocalArtifactStore:
+    """ArtifactStore over a local folder (ARTIFACT_DIR)."""
+
+    def __init__(self, root: Path) -> None:
+        # Resolved once: every path handed out or read is checked against this.
+        self._root = root.resolve()
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def owns(self, uri: str) -> bool:
+        return uri.startswith(SCHEME)
+
+    async def put(self, task_id: uuid.UUID, name: str, data: bytes) -> str:
+        file_name = f"{secrets.token_hex(8)}-{safe_name(name)}"
+        await asyncio.to_thread(self._write, self._root / str(task_id), file_name, data)
+        return f"{SCHEME}{task_id}/{file_name}"
+
+    async def get(self, uri: str) -> bytes | None:
+        path = self._path(uri)
+        if path is None:
+            return None
+        return await asyncio.to_thread(self._read, path)
+
+    def _path(self, uri: str) -> Path | None:
+        """The file a URI names, or None when it is not one this store could have written."""
+        if not self.owns(uri):
+            return None
+        parts = uri.removeprefix(SCHEME).split("/")
+        if len(parts) != 2:
+            return None
+        folder, file_name = parts
+        try:
+            if str(uuid.UUID(folder)) != folder:
+                return None
+        except ValueError:
+            return None
+        if not _STORED_NAME.match(file_name):
+            return None
+        return self._root / folder / file_name
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            # Symlinks anywhere on the way are followed here, then the target is checked.
+            resolved = path.resolve(strict=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not resolved.is_relative_to(self._root) or not resolved.is_file():
+            return None
+        try:
+            # No symlink may have been swapped in since: O_NOFOLLOW refuses one (ELOOP).
+            fd = os.open(resolved, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as error:
+            if error.errno in (errno.ENOENT, errno.ELOOP, errno.EISDIR):
+                return None
+            raise
+        with os.fdopen(fd, "rb") as file:
+            return file.read()
+
+    @staticmethod
+    def _write(folder: Path, file_name: str, data: bytes) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, folder / file_name)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
