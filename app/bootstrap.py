@@ -8,11 +8,12 @@ import time: pools are created closed and opened when a process starts serving.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +21,9 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
+from app.adapters.ai import OpenAICompatibleClient, SimulatedAiClient, capability_models
+from app.adapters.artifacts.local import LocalArtifactStore
+from app.adapters.http.integration_client import HttpxIntegrationClient
 from app.adapters.postgres.embedded import start_embedded_postgres
 from app.adapters.postgres.health_check import OutboxLagCheck, PgHealthCheck
 from app.adapters.postgres.lease_store import PgLeaseStore
@@ -37,13 +41,16 @@ from app.adapters.relay_metrics import RelayMetrics
 from app.api import create_app
 from app.api.dependencies import ApiDependencies
 from app.api.streams import EventHub
+from app.application.ai import AiClient
 from app.application.auth import ensure_dev_key
+from app.application.capabilities import CapabilityLimits, capability_handlers
 from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
 from app.application.maintenance import Maintenance, MaintenanceConfig
 from app.application.relay import Relay, RelayConfig
 from app.application.worker import Worker, WorkerConfig
-from app.config import ConfigError, Settings
+from app.config import AiProvider, ConfigError, Settings
+from app.domain.pricing import PriceTable, prices_from_mapping
 from app.domain.rate_limit import RateLimiter
 
 log = structlog.get_logger("app.bootstrap")
@@ -55,7 +62,9 @@ __all__ = [
     "RelayProcess",
     "Services",
     "WorkerProcess",
+    "build_ai_client",
     "build_api",
+    "build_capability_handlers",
     "build_relay",
     "build_services",
     "build_worker",
@@ -157,6 +166,7 @@ def build_api(services: Services) -> Quart:
         if services.settings.api_rate_limit_per_second > 0
         else None,
         failed_auth_limiter=RateLimiter(rate=2, burst=20),
+        artifacts=LocalArtifactStore(services.settings.artifact_dir),
     )
     return create_app(
         dependencies,
@@ -183,6 +193,9 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+Closer = Callable[[], Awaitable[None]]
+
+
 @dataclass(slots=True)
 class WorkerProcess:
     """A worker with its maintenance loop and the services they share."""
@@ -190,6 +203,8 @@ class WorkerProcess:
     services: Services
     worker: Worker
     maintenance: Maintenance
+    # Called once the worker has stopped: the HTTP clients of the capability handlers.
+    closers: list[Closer] = field(default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Open the pool, run worker and maintenance until `stop` is set (or a burst
@@ -212,6 +227,8 @@ class WorkerProcess:
             await asyncio.gather(work(), self.maintenance.run(done))
         finally:
             forwarder.cancel()
+            for close in self.closers:
+                await close()
             await self.services.stop()
 
 
@@ -224,10 +241,13 @@ def build_worker(
     concurrency: int | None = None,
     burst: bool = False,
 ) -> WorkerProcess:
-    """Wire a worker: the given handlers, plus the demo ones when enabled."""
+    """Wire a worker: the given handlers, the built-in capability handlers for task
+    types without one, and the demo handlers when enabled."""
     handlers = HandlerRegistry()
     if registry is not None:
         handlers.include(registry)
+    capabilities, closers = build_capability_handlers(settings)
+    handlers.include(capabilities)  # a capability handler of `registry` comes first
     if settings.demo_tasks:
         for task_type in demo_handlers:
             if task_type not in handlers:
@@ -260,7 +280,71 @@ def build_worker(
             dead_letter_retention_seconds=settings.dead_letter_retention_days * 86_400,
         ),
     )
-    return WorkerProcess(services, worker, maintenance)
+    return WorkerProcess(services, worker, maintenance, closers)
+
+
+def build_ai_client(settings: Settings) -> AiClient:
+    """The AI provider: simulated (offline, deterministic) or an OpenAI-compatible API."""
+    models = capability_models(
+        generation=settings.ai_model_generation,
+        reasoning=settings.ai_model_reasoning,
+        classification=settings.ai_model_classification,
+        vision=settings.ai_model_vision,
+    )
+    if settings.ai is AiProvider.SIMULATED:
+        return SimulatedAiClient(
+            models=models,
+            embedding_model=settings.ai_model_embedding,
+            latency_ms=settings.simulated_ai_latency_ms,
+            failure_rate=settings.simulated_ai_failure_rate,
+        )
+    return OpenAICompatibleClient(
+        base_url=settings.ai_base_url,
+        api_key=settings.ai_api_key.get_secret_value() if settings.ai_api_key else None,
+        auth_header=settings.ai_auth_header,
+        query_params=settings.ai_query_params,
+        models=models,
+        embedding_model=settings.ai_model_embedding,
+        timeout=settings.ai_timeout_seconds,
+        connect_timeout=settings.ai_connect_timeout_seconds,
+    )
+
+
+def load_prices(settings: Settings) -> PriceTable:
+    """The built-in price table, with AI_PRICING_FILE's prices over it."""
+    table = PriceTable.defaults()
+    if settings.ai_pricing_file is None:
+        return table
+    try:
+        data = json.loads(settings.ai_pricing_file.read_text(encoding="utf-8"))
+        return table.merged(prices_from_mapping(data))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"AI_PRICING_FILE {settings.ai_pricing_file}: {error}") from error
+
+
+def build_capability_handlers(settings: Settings) -> tuple[HandlerRegistry, list[Closer]]:
+    """The built-in handler of every CapabilityType, and what closes their clients."""
+    ai = build_ai_client(settings)
+    integration = HttpxIntegrationClient(
+        allowed_hosts=settings.allowed_integration_hosts,
+        timeout=settings.integration_timeout_seconds,
+        max_response_bytes=settings.integration_max_response_bytes,
+    )
+    limits = CapabilityLimits(
+        inline_max_bytes=settings.artifact_inline_max_bytes,
+        vision_max_image_bytes=settings.vision_max_image_bytes,
+        allowed_hosts=settings.allowed_integration_hosts,
+        integration_timeout_seconds=settings.integration_timeout_seconds,
+        integration_max_response_bytes=settings.integration_max_response_bytes,
+    )
+    registry = capability_handlers(
+        ai=ai,
+        prices=load_prices(settings),
+        integration=integration,
+        artifacts=LocalArtifactStore(settings.artifact_dir),
+        limits=limits,
+    )
+    return registry, [ai.aclose, integration.aclose]
 
 
 @asynccontextmanager

@@ -143,11 +143,6 @@ def worker(
         )
     except (ConfigError, ValueError, ImportError) as error:
         _fail(str(error), EXIT_CONFIG)
-    if not list(process.worker.registry):
-        _fail(
-            "no handlers: pass --app MODULE:REGISTRY, or set DEMO_TASKS_ENABLED=true",
-            EXIT_CONFIG,
-        )
     _run(run_until_signalled(lambda stop: run_worker(process, stop)))
 
 
@@ -195,7 +190,10 @@ def dev(host: str | None, port: int | None) -> None:
     click.echo(f"API key for local calls (admin of tenant 'dev'): {dev_key}")
     app = build_api(build_services(settings, process="api", url=url))
     worker_process = build_worker(settings, url=url)
-    click.echo(f"API on http://{bind_host}:{bind_port}, worker running  (Ctrl+C stops)")
+    click.echo(
+        f"API on http://{bind_host}:{bind_port}, worker running with the {settings.ai} AI"
+        " provider  (Ctrl+C stops)"
+    )
 
     relay_process = build_relay(settings, url=url) if with_relay else None
 

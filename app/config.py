@@ -27,6 +27,13 @@ class AppEnv(StrEnum):
     PRODUCTION = "Production"
 
 
+class AiProvider(StrEnum):
+    """Who answers the built-in AI capability handlers."""
+
+    SIMULATED = "simulated"
+    OPENAI = "openai"
+
+
 class ConfigError(Exception):
     """A setting is missing or invalid; the message is meant for the operator."""
 
@@ -84,6 +91,40 @@ class Settings(BaseSettings):
     # Prometheus metrics of the relay on 127.0.0.1:<port>/metrics; 0 keeps them off.
     relay_metrics_port: int = Field(default=0, ge=0, le=65535)
 
+    # AI provider of the built-in capability handlers. Unset: "simulated" (offline,
+    # deterministic) in Development, "openai" (any OpenAI-compatible API) elsewhere.
+    ai_provider: AiProvider | None = None
+    ai_base_url: str = "https://api.openai.com/v1"
+    ai_api_key: SecretStr | None = None
+    # Header that carries the key: "Authorization" sends "Bearer <key>"; Azure OpenAI
+    # wants "api-key". Extra query parameters (Azure: "api-version=2024-10-21").
+    ai_auth_header: str = Field(default="Authorization", min_length=1, max_length=100)
+    ai_query_params: str = ""
+    # Default model per capability; a task may name its own in payload.model.
+    ai_model_generation: str = "gpt-4o-mini"
+    ai_model_reasoning: str = "o3-mini"
+    ai_model_classification: str = "gpt-4o-mini"
+    ai_model_vision: str = "gpt-4o-mini"
+    ai_model_embedding: str = "text-embedding-3-small"
+    ai_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    ai_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Prices per model (JSON: {"model": {"input": USD per 1M tokens, "output": ...}}),
+    # merged over the built-in table of app/domain/pricing.py.
+    ai_pricing_file: Path | None = None
+    # The simulated provider: its delay per call and the share of calls that fail (5xx).
+    simulated_ai_latency_ms: float = Field(default=20.0, ge=0, le=60_000)
+    simulated_ai_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    # Largest image (decoded bytes) a vision task may carry inline.
+    vision_max_image_bytes: int = Field(default=4 * 1_048_576, ge=1024, le=64 * 1_048_576)
+    # ExternalIntegration: the only hosts it may call (comma-separated host or host:port;
+    # empty refuses every call), its timeout, and the largest response it reads.
+    integration_allowed_hosts: str = ""
+    integration_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    integration_max_response_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    # Outputs above the inline limit go to the artifact store (a local folder).
+    artifact_dir: Path = Path(".data/artifacts")
+    artifact_inline_max_bytes: int = Field(default=65_536, ge=0, le=16 * 1_048_576)
+
     # Finished tasks older than this are pruned by the maintenance loop; dead letters
     # wait longer for an operator.
     retention_days: float = Field(default=7.0, gt=0, le=3650)
@@ -104,6 +145,22 @@ class Settings(BaseSettings):
     def _amqp_url(cls, value: SecretStr) -> SecretStr:
         if urlsplit(value.get_secret_value()).scheme not in {"amqp", "amqps"}:
             raise ValueError("must be an amqp:// or amqps:// URL")
+        return value
+
+    @field_validator("ai_base_url")
+    @classmethod
+    def _ai_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("integration_allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, value: str) -> str:
+        for host in _split_hosts(value):
+            if not re.fullmatch(r"[a-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9a-f:]+\](:[0-9]{1,5})?", host):
+                raise ValueError(f"{host!r} is not a host or host:port")
         return value
 
     @field_validator("log_level")
@@ -139,8 +196,22 @@ class Settings(BaseSettings):
         return self.is_development if self.log_console is None else self.log_console
 
     @property
+    def ai(self) -> AiProvider:
+        if self.ai_provider is not None:
+            return self.ai_provider
+        return AiProvider.SIMULATED if self.is_development else AiProvider.OPENAI
+
+    @property
+    def allowed_integration_hosts(self) -> frozenset[str]:
+        return frozenset(_split_hosts(self.integration_allowed_hosts))
+
+    @property
     def demo_tasks(self) -> bool:
         return self.is_development if self.demo_tasks_enabled is None else self.demo_tasks_enabled
+
+
+def _split_hosts(value: str) -> list[str]:
+    return [host.strip().lower() for host in value.split(",") if host.strip()]
 
 
 def _has_default_credentials(url: str) -> bool:

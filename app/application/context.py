@@ -117,8 +117,28 @@ class TaskContext:
         cost: float | None = None,
         latency_ms: int | None = None,
     ) -> None:
-        """Record what this attempt cost; stored on its task_attempts row when it ends."""
+        """Record what this attempt cost; stored on its task_attempts row when it ends.
+
+        Replaces whatever was reported before; `add_usage` adds to it instead.
+        """
         self.usage = Usage(model, tokens_in, tokens_out, cost, latency_ms)
+
+    def add_usage(
+        self,
+        *,
+        model: str | None,
+        tokens_in: int | None,
+        tokens_out: int | None,
+        cost: float | None,
+        latency_ms: int | None,
+    ) -> None:
+        """Add one provider call to this attempt's usage (a handler may make several).
+
+        Tokens, cost and latency add up; the model is the latest call's. A call whose
+        cost is unknown makes the attempt's cost unknown (None), never understated.
+        """
+        with self._lock:
+            self.usage = self.usage.plus(Usage(model, tokens_in, tokens_out, cost, latency_ms))
 
     async def add_artifact(
         self,

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from app.domain.enums import CapabilityType, DomainType, ExecutionType, TaskStatus
@@ -108,6 +108,30 @@ class Usage:
     tokens_out: int | None = None
     cost: float | None = None
     latency_ms: int | None = None
+    # Provider calls added up by `plus` (0: none, or one reported by `report_usage`).
+    calls: int = 0
+
+    def plus(self, other: Usage) -> Usage:
+        """This usage and `other`'s together, as `TaskContext.add_usage` counts them."""
+        if self == Usage():
+            return Usage(
+                other.model, other.tokens_in, other.tokens_out, other.cost, other.latency_ms, 1
+            )
+
+        def total(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else a + b
+
+        def count(a: int | None, b: int | None) -> int | None:
+            return None if a is None and b is None else (a or 0) + (b or 0)
+
+        return Usage(
+            model=other.model or self.model,
+            tokens_in=count(self.tokens_in, other.tokens_in),
+            tokens_out=count(self.tokens_out, other.tokens_out),
+            cost=total(self.cost, other.cost),
+            latency_ms=count(self.latency_ms, other.latency_ms),
+            calls=max(self.calls, 1) + 1,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +232,15 @@ class TaskQueries(Protocol):
 
     async def stats(self, tenant_id: uuid.UUID | None) -> dict[str, Any]:
         """Queue counts for one tenant, or for all when None."""
+        ...
+
+    async def usage_daily(
+        self, tenant_id: uuid.UUID, first_day: date, last_day: date
+    ) -> list[dict[str, Any]]:
+        """A tenant's usage per UTC day and model, `first_day` to `last_day` inclusive,
+        ordered by day then model: rows with day, model ('' when none was named),
+        attempts, tokens_in, tokens_out, cost (Decimal, None when nothing was priced),
+        unpriced_attempts and avg_latency_ms. Pruned tasks' usage is included."""
         ...
 
 

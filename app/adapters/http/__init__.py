@@ -1,0 +1,1 @@
+"""HTTP adapters: the ExternalIntegration client."""

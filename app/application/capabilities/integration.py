@@ -1,0 +1,231 @@
+"""ExternalIntegration: one HTTP call to an allowed host, and the IntegrationClient port.
+
+The allow-list is an application rule, checked here before the port is called, and
+checked again by the adapter on the URL as its own HTTP library parses it (two
+parsers must both agree before a request leaves). Error messages name the method,
+the host and the status, never the path or query (they may carry secrets).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import Message
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from app.application.artifact_store import ArtifactStore
+from app.application.capabilities.limits import CapabilityLimits
+from app.application.capabilities.outputs import save_text
+from app.application.capabilities.payloads import IntegrationPayload, parse_payload
+from app.application.context import TaskContext
+from app.domain.errors import NonRetryableError, RetryableError
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+_IPV6_CHARS = frozenset("0123456789abcdef:.")
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationResponse:
+    """What the other side answered. Header names are lower-case; `body` is complete."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    latency_ms: int
+
+
+class IntegrationClient(Protocol):
+    """Makes HTTP calls for ExternalIntegration tasks, to allowed hosts only.
+
+    Implementations refuse hosts outside their allow-list themselves, follow no
+    redirects, and raise RetryableError for timeouts and unreachable hosts and
+    NonRetryableError for a response larger than their limit. An HTTP error status
+    is not an exception: it comes back as a response for the handler to judge.
+    """
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json_body: Any = None,
+        body: str | None = None,
+        # The adapter turns it into its library's per-phase timeouts as well as an
+        # overall deadline, which a caller's asyncio.timeout alone could not do.
+        timeout: float,  # noqa: ASYNC109
+    ) -> IntegrationResponse:
+        """Send one request (JSON when `json_body` is not None, else `body` as text)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections (the worker calls it once, at shutdown)."""
+        ...
+
+
+def host_key(host: str, port: int | None, scheme: str) -> str:
+    """The allow-list spelling of a target: "host", or "host:port" for a non-default port."""
+    shown = f"[{host}]" if ":" in host else host
+    if port is None or port == DEFAULT_PORTS.get(scheme):
+        return shown
+    return f"{shown}:{port}"
+
+
+def host_allowed(host: str, port: int | None, scheme: str, allowed: frozenset[str]) -> bool:
+    """Whether the allow-list has this host: bare for the scheme's default port, else host:port."""
+    key = host_key(host, port, scheme)
+    if key in allowed:
+        return True
+    # "example.com:443" written out in full allows https://example.com too.
+    default = DEFAULT_PORTS.get(scheme)
+    return (port is None or port == default) and f"{key}:{default}" in allowed
+
+
+def check_url(url: str, allowed: frozenset[str], where: str = "payload.request.url") -> str:
+    """The target's host key if `url` may be called; NonRetryableError otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise NonRetryableError(f"{where}: is not a valid URL", code="BadPayload") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.netloc:
+        raise NonRetryableError(f"{where}: must be an http:// or https:// URL", code="BadPayload")
+    if "@" in parts.netloc:
+        raise NonRetryableError(
+            f"{where}: must not carry a user name or password", code="BadPayload"
+        )
+    host = (parts.hostname or "").lower()
+    ipv6 = parts.netloc.startswith("[")
+    if not host or not set(host) <= (_IPV6_CHARS if ipv6 else _HOST_CHARS):
+        raise NonRetryableError(
+            f"{where}: the host must be a name, an IP address or [IPv6] in ASCII "
+            "(internationalised names in their xn-- form)",
+            code="BadPayload",
+        )
+    key = host_key(host, port, scheme)
+    if not host_allowed(host, port, scheme, frozenset(entry.lower() for entry in allowed)):
+        raise NonRetryableError(
+            f"{where}: host {key!r} is not in the allowed hosts", code="HostNotAllowed"
+        )
+    return key
+
+
+async def call_integration(
+    ctx: TaskContext,
+    *,
+    integration: IntegrationClient,
+    artifacts: ArtifactStore,
+    limits: CapabilityLimits,
+) -> dict[str, Any]:
+    """Make the task's HTTP request; result {"status", "headers", "body"}.
+
+    `headers` keeps only content-type; `body` is the parsed JSON for a JSON content
+    type, else text; a body above the inline limit is stored as an artifact and
+    the result has "bodyArtifact" instead. 429 (honouring Retry-After), 408 and 5xx
+    are retried; any other 4xx dead-letters the task (code IntegrationRejected).
+    """
+    request = parse_payload(IntegrationPayload, ctx.payload, limits=limits).request
+    target = check_url(request.url, limits.allowed_hosts)
+    ctx.update(state="calling integration")
+    response = await integration.request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        json_body=request.json_body,
+        body=request.body,
+        timeout=limits.integration_timeout_seconds,
+    )
+    raise_for_status(response, f"{request.method} {target}")
+    content_type = response.headers.get("content-type")
+    result: dict[str, Any] = {
+        "status": response.status,
+        "headers": {"content-type": content_type} if content_type else {},
+        "body": None,
+    }
+    if not response.body:
+        return result
+    is_json = is_json_type(content_type)
+    saved = await save_text(
+        ctx,
+        decode_body(response.body, content_type),
+        name="response.json" if is_json else "response.txt",
+        artifacts=artifacts,
+        limits=limits,
+        kind="json" if is_json else "text",
+        # Stored as the UTF-8 text it was decoded to, whatever charset it came in.
+        content_type=f"{media_type(content_type) or 'text/plain'}; charset=utf-8",
+    )
+    if saved.reference is not None:
+        return {**result, **saved.as_fields("body")}
+    body: Any = saved.text
+    if is_json and saved.text is not None:
+        # A JSON content type over a body that is not JSON: keep it as text.
+        with contextlib.suppress(ValueError):
+            body = json.loads(saved.text)
+    return {**result, "body": body}
+
+
+def raise_for_status(response: IntegrationResponse, what: str) -> None:
+    """RetryableError for 429/408/5xx, NonRetryableError for other 4xx; 2xx/3xx pass."""
+    status = response.status
+    message = f"{what} answered {status}"
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        raise RetryableError(message, retry_after=retry_after, code="IntegrationThrottled")
+    if status == 408:
+        raise RetryableError(message, code="IntegrationTimeout")
+    if status >= 500:
+        raise RetryableError(message, code="IntegrationUnavailable")
+    if status >= 400:
+        raise NonRetryableError(message, code="IntegrationRejected")
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (seconds or an HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def media_type(content_type: str | None) -> str:
+    """The media type alone: "text/html; charset=utf-8" gives "text/html", none gives ""."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """application/json and the +json family (application/problem+json, …)."""
+    media = media_type(content_type)
+    return media == "application/json" or media.endswith("+json")
+
+
+def decode_body(body: bytes, content_type: str | None) -> str:
+    """The body as text, in its declared charset (UTF-8 when none or unknown)."""
+    charset = "utf-8"
+    if content_type:
+        message = Message()
+        message["content-type"] = content_type
+        declared = message.get_param("charset")
+        if isinstance(declared, str):
+            # An unknown charset: UTF-8 with replacements beats failing the task.
+            with contextlib.suppress(LookupError):
+                charset = codecs.lookup(declared).name
+    return body.decode(charset, errors="replace")

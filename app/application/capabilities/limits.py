@@ -1,0 +1,30 @@
+"""The bounds the built-in capability handlers enforce, set once per worker process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1_048_576
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityLimits:
+    """Sizes and counts a task's payload and outputs must stay within.
+
+    `allowed_hosts` are the only hosts ExternalIntegration may call: "host" allows the
+    scheme's default port only, "host:port" that port ("[::1]:8080" for IPv6). Empty
+    refuses every call.
+    """
+
+    # Text outputs up to this size (UTF-8 bytes) are stored in Postgres; larger ones
+    # go to the artifact store and the result keeps a reference.
+    inline_max_bytes: int = 65_536
+    vision_max_image_bytes: int = 4 * MIB
+    allowed_hosts: frozenset[str] = frozenset()
+    integration_timeout_seconds: float = 30.0
+    integration_max_response_bytes: int = MIB
+    classification_max_labels: int = 100
+    classification_max_label_length: int = 200
+    embedding_max_candidates: int = 2048
+    rule_max_count: int = 1000
+    rule_max_depth: int = 16
