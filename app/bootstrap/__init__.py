@@ -8,10 +8,9 @@ import time: pools are created closed and opened when a process starts serving.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,7 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
-from app.adapters.ai import OpenAICompatibleClient, SimulatedAiClient, capability_models
 from app.adapters.artifacts.local import LocalArtifactStore
-from app.adapters.http.integration_client import HttpxIntegrationClient
 from app.adapters.postgres.embedded import start_embedded_postgres
 from app.adapters.postgres.health_check import OutboxLagCheck, PgHealthCheck
 from app.adapters.postgres.lease_store import PgLeaseStore
@@ -41,16 +38,19 @@ from app.adapters.relay_metrics import RelayMetrics
 from app.api import create_app
 from app.api.dependencies import ApiDependencies
 from app.api.streams import EventHub
-from app.application.ai import AiClient
 from app.application.auth import ensure_dev_key
-from app.application.capabilities import CapabilityLimits, capability_handlers
 from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
 from app.application.maintenance import Maintenance, MaintenanceConfig
 from app.application.relay import Relay, RelayConfig
 from app.application.worker import Worker, WorkerConfig
-from app.config import AiProvider, ConfigError, Settings
-from app.domain.pricing import PriceTable, prices_from_mapping
+from app.bootstrap.capabilities import (
+    Closer,
+    build_ai_client,
+    build_capability_handlers,
+    load_prices,
+)
+from app.config import ConfigError, Settings
 from app.domain.rate_limit import RateLimiter
 
 log = structlog.get_logger("app.bootstrap")
@@ -71,6 +71,7 @@ __all__ = [
     "database_url",
     "default_worker_id",
     "embedded_database_url",
+    "load_prices",
     "rabbitmq_reachable",
     "run_migrations",
     "running_services",
@@ -193,9 +194,6 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-Closer = Callable[[], Awaitable[None]]
-
-
 @dataclass(slots=True)
 class WorkerProcess:
     """A worker with its maintenance loop and the services they share."""
@@ -281,70 +279,6 @@ def build_worker(
         ),
     )
     return WorkerProcess(services, worker, maintenance, closers)
-
-
-def build_ai_client(settings: Settings) -> AiClient:
-    """The AI provider: simulated (offline, deterministic) or an OpenAI-compatible API."""
-    models = capability_models(
-        generation=settings.ai_model_generation,
-        reasoning=settings.ai_model_reasoning,
-        classification=settings.ai_model_classification,
-        vision=settings.ai_model_vision,
-    )
-    if settings.ai is AiProvider.SIMULATED:
-        return SimulatedAiClient(
-            models=models,
-            embedding_model=settings.ai_model_embedding,
-            latency_ms=settings.simulated_ai_latency_ms,
-            failure_rate=settings.simulated_ai_failure_rate,
-        )
-    return OpenAICompatibleClient(
-        base_url=settings.ai_base_url,
-        api_key=settings.ai_api_key.get_secret_value() if settings.ai_api_key else None,
-        auth_header=settings.ai_auth_header,
-        query_params=settings.ai_query_params,
-        models=models,
-        embedding_model=settings.ai_model_embedding,
-        timeout=settings.ai_timeout_seconds,
-        connect_timeout=settings.ai_connect_timeout_seconds,
-    )
-
-
-def load_prices(settings: Settings) -> PriceTable:
-    """The built-in price table, with AI_PRICING_FILE's prices over it."""
-    table = PriceTable.defaults()
-    if settings.ai_pricing_file is None:
-        return table
-    try:
-        data = json.loads(settings.ai_pricing_file.read_text(encoding="utf-8"))
-        return table.merged(prices_from_mapping(data))
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"AI_PRICING_FILE {settings.ai_pricing_file}: {error}") from error
-
-
-def build_capability_handlers(settings: Settings) -> tuple[HandlerRegistry, list[Closer]]:
-    """The built-in handler of every CapabilityType, and what closes their clients."""
-    ai = build_ai_client(settings)
-    integration = HttpxIntegrationClient(
-        allowed_hosts=settings.allowed_integration_hosts,
-        timeout=settings.integration_timeout_seconds,
-        max_response_bytes=settings.integration_max_response_bytes,
-    )
-    limits = CapabilityLimits(
-        inline_max_bytes=settings.artifact_inline_max_bytes,
-        vision_max_image_bytes=settings.vision_max_image_bytes,
-        allowed_hosts=settings.allowed_integration_hosts,
-        integration_timeout_seconds=settings.integration_timeout_seconds,
-        integration_max_response_bytes=settings.integration_max_response_bytes,
-    )
-    registry = capability_handlers(
-        ai=ai,
-        prices=load_prices(settings),
-        integration=integration,
-        artifacts=LocalArtifactStore(settings.artifact_dir),
-        limits=limits,
-    )
-    return registry, [ai.aclose, integration.aclose]
 
 
 @asynccontextmanager
