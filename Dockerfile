@@ -13,7 +13,7 @@ COPY workers ./workers
 COPY sql ./sql
 # Editable install keeps sql/ beside the package, where the query loader finds it.
 RUN pip install -e . && useradd --system --home /srv/assistente assistente \
-    && mkdir -p logs && chown assistente logs
+    && mkdir -p logs artifacts && chown assistente logs artifacts
 USER assistente
 
 EXPOSE 8000

@@ -114,6 +114,13 @@ class FakeArtifactStore:
     async def get(self, uri: str) -> bytes | None:
         return self.items.get(uri)
 
+    async def delete_tasks(self, task_ids: Sequence[uuid.UUID]) -> int:
+        prefixes = tuple(f"fake://{task_id}/" for task_id in task_ids)
+        doomed = [uri for uri in self.items if uri.startswith(prefixes)]
+        for uri in doomed:
+            del self.items[uri]
+        return len({uri.split("/")[2] for uri in doomed})
+
 
 @dataclass(frozen=True)
 class IntegrationCall:

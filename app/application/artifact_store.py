@@ -3,11 +3,13 @@
 Small outputs are stored inline in `task_artifacts.content`; an output larger than
 the inline limit goes to an ArtifactStore (a local folder by default) and its row
 keeps only the store's URI, which the API resolves when the artifact is fetched.
+Maintenance deletes a task's stored files when it prunes the task.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -24,4 +26,9 @@ class ArtifactStore(Protocol):
 
     async def get(self, uri: str) -> bytes | None:
         """The stored bytes, or None when the URI is not the store's or nothing is there."""
+        ...
+
+    async def delete_tasks(self, task_ids: Sequence[uuid.UUID]) -> int:
+        """Delete everything stored for these tasks, whose rows are gone; how many of them
+        had anything stored. Call it only after the rows' delete committed."""
         ...

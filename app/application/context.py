@@ -148,13 +148,19 @@ class TaskContext:
         uri: str | None = None,
         name: str | None = None,
         content_type: str = "text/plain",
+        size_bytes: int | None = None,
     ) -> None:
-        """Store an output now (text inline, or a URI to a stored file)."""
+        """Store an output now (text inline, or a URI to a stored file).
+
+        `size_bytes` is the size of the file a `uri` names, when known; inline content
+        is measured when it is stored.
+        """
         if (content is None) == (uri is None):
             raise ValueError("an artifact has either content or a uri")
-        stored = await self._store.add_artifact(
-            self.task_id, self.attempt_id, Artifact(kind, content, uri, name, content_type)
-        )
+        if size_bytes is not None and (content is not None or size_bytes < 0):
+            raise ValueError("size_bytes is the non-negative size of a uri's file")
+        artifact = Artifact(kind, content, uri, name, content_type, size_bytes)
+        stored = await self._store.add_artifact(self.task_id, self.attempt_id, artifact)
         if not stored:
             raise NonRetryableError("the lease on this task was lost", code="LeaseLost")
 

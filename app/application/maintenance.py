@@ -2,7 +2,8 @@
 
 - rescue: tasks whose lease ran out go back to the queue (or to DeadLetter);
 - wake: delayed tasks and retries that came due wake idle workers;
-- prune: finished tasks past their retention are deleted in small batches.
+- prune: finished tasks past their retention are deleted in small batches, and
+  then their files in the artifact store.
 Each job works in LIMIT batches until a batch comes back short.
 """
 
@@ -17,6 +18,7 @@ from datetime import datetime
 
 import structlog
 
+from app.application.artifact_store import ArtifactStore
 from app.application.ports import MaintenanceStore
 
 log = structlog.get_logger("app.maintenance")
@@ -35,13 +37,22 @@ class MaintenanceConfig:
 class MaintenanceCounts:
     rescued: int = 0
     pruned: int = 0
+    # Pruned tasks that had files in the artifact store, now deleted.
+    artifacts_cleared: int = 0
 
 
 class Maintenance:
     """Runs the jobs every interval while this process is the leader."""
 
-    def __init__(self, store: MaintenanceStore, config: MaintenanceConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: MaintenanceStore,
+        config: MaintenanceConfig | None = None,
+        *,
+        artifacts: ArtifactStore,
+    ) -> None:
         self._store = store
+        self._artifacts = artifacts
         self.config = config or MaintenanceConfig()
         self._last_wake: datetime | None = None
         self._last_prune = 0.0
@@ -57,16 +68,30 @@ class Maintenance:
         await self._store.wake_due(self._last_wake or now)
         self._last_wake = now
         if prune:
-            counts.pruned = await self._batches(
-                lambda: self._store.prune_finished(
-                    self.config.retention_seconds,
-                    self.config.dead_letter_retention_seconds,
-                    self.config.batch_size,
-                )
-            )
+            counts.pruned = await self._batches(lambda: self._prune_batch(counts))
         if counts.rescued or counts.pruned:
-            log.info("maintenance_round", rescued=counts.rescued, pruned=counts.pruned)
+            log.info(
+                "maintenance_round",
+                rescued=counts.rescued,
+                pruned=counts.pruned,
+                artifacts_cleared=counts.artifacts_cleared,
+            )
         return counts
+
+    async def _prune_batch(self, counts: MaintenanceCounts) -> int:
+        """Prune one batch of tasks, then delete their stored files; how many tasks."""
+        pruned = await self._store.prune_finished(
+            self.config.retention_seconds,
+            self.config.dead_letter_retention_seconds,
+            self.config.batch_size,
+        )
+        if pruned:
+            # Only after the delete committed: a file deleted for a delete that then rolled
+            # back would be lost data, while a file left by a crash (or a failure) here is
+            # only garbage. A failure stops the prune until the next round, so rows are not
+            # deleted faster than their files.
+            counts.artifacts_cleared += await self._artifacts.delete_tasks(pruned)
+        return len(pruned)
 
     async def _batches(self, job: Callable[[], Awaitable[int]]) -> int:
         total = 0

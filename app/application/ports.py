@@ -158,13 +158,18 @@ class ProgressUpdate:
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
-    """An output written by a handler while it runs."""
+    """An output written by a handler while it runs.
+
+    `size_bytes` is the size of what `uri` names (a file in the artifact store, say);
+    inline `content` is measured by the store instead, so its size is never taken from here.
+    """
 
     kind: str
     content: str | None = None
     uri: str | None = None
     name: str | None = None
     content_type: str = "application/json"
+    size_bytes: int | None = None
 
 
 class TaskRepository(Protocol):
@@ -305,8 +310,10 @@ class MaintenanceStore(Protocol):
 
     async def prune_finished(
         self, retention_seconds: float, dead_letter_retention_seconds: float, limit: int
-    ) -> int:
-        """Delete one batch of finished tasks past retention; how many."""
+    ) -> list[uuid.UUID]:
+        """Delete one batch of finished tasks past retention, with their attempts, events
+        and artifact rows, first adding the attempts' usage to usage_history (so usage
+        totals survive); return the ids of the tasks deleted, a delete already committed."""
         ...
 
     async def now(self) -> datetime:

@@ -277,6 +277,7 @@ def build_worker(
             retention_seconds=settings.retention_days * 86_400,
             dead_letter_retention_seconds=settings.dead_letter_retention_days * 86_400,
         ),
+        artifacts=LocalArtifactStore(settings.artifact_dir),
     )
     return WorkerProcess(services, worker, maintenance, closers)
 

@@ -71,7 +71,7 @@ SELECT pg_notify('assistente_tasks', '')
          LIMIT 1) AS due;
 
 -- name: task_prune_finished
--- Delete one batch of finished tasks past their retention, with their attempts, events and artifacts; the attempts' usage is first added to usage_history, so usage_daily keeps it.
+-- Delete one batch of finished tasks past their retention, with their attempts, events and artifact rows; the attempts' usage is first added to usage_history, so usage_daily keeps it. Returns the deleted task ids, whose stored files the caller deletes once this has committed.
 WITH doomed AS (
     SELECT id, tenant_id
       FROM tasks
@@ -112,9 +112,12 @@ WITH doomed AS (
 ), events AS (
     DELETE FROM task_events e USING doomed d WHERE e.task_id = d.id
 )
+-- Attempts and events lost their foreign keys to tasks in 0004, so they are deleted above;
+-- artifact rows go with their task by the ON DELETE CASCADE of task_artifacts.task_id (0001).
 DELETE FROM tasks t
  USING doomed d
- WHERE t.id = d.id;
+ WHERE t.id = d.id
+RETURNING t.id;
 
 -- name: database_now
 -- The database's clock, which every lease and schedule is measured against.

@@ -135,3 +135,83 @@ async def test_a_symlinked_task_folder_out_of_the_root_is_not_followed(
 async def test_another_stores_uri_is_not_owned(store: LocalArtifactStore) -> None:
     assert not store.owns("s3://bucket/key")
     assert not store.owns("https://example.com/a.txt")
+
+
+OTHER = uuid.UUID("0193a0f0-0000-7000-8000-000000000002")
+
+
+async def test_deleting_a_task_removes_its_folder_and_nothing_else(
+    store: LocalArtifactStore, root: Path
+) -> None:
+    first = await store.put(TASK, "a.txt", b"a")
+    await store.put(TASK, "b.txt", b"b")
+    (root / str(TASK) / ".tmp-left-by-a-crash").write_bytes(b"")
+    kept = await store.put(OTHER, "c.txt", b"c")
+
+    assert await store.delete_tasks([TASK]) == 1
+
+    assert not (root / str(TASK)).exists()
+    assert await store.get(first) is None
+    assert await store.get(kept) == b"c"
+
+
+async def test_deleting_tasks_with_nothing_stored_is_a_no_op(
+    store: LocalArtifactStore, root: Path
+) -> None:
+    assert await store.delete_tasks([TASK]) == 0  # not even the root exists yet
+    await store.put(OTHER, "c.txt", b"c")
+
+    assert await store.delete_tasks([TASK, uuid.uuid4()]) == 0
+    assert await store.delete_tasks([]) == 0
+    assert [p.name for p in root.iterdir()] == [str(OTHER)]
+
+
+async def test_a_symlinked_task_folder_out_of_the_root_is_not_deleted_through(
+    store: LocalArtifactStore, root: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "0123456789abcdef-a.txt").write_text("keep me")
+    root.mkdir(parents=True)
+    os.symlink(outside, root / str(TASK), target_is_directory=True)
+
+    assert await store.delete_tasks([TASK]) == 0
+
+    assert (outside / "0123456789abcdef-a.txt").read_text() == "keep me"
+
+
+async def test_a_symlinked_task_folder_into_another_tasks_folder_is_not_deleted_through(
+    store: LocalArtifactStore, root: Path
+) -> None:
+    kept = await store.put(OTHER, "c.txt", b"c")
+    os.symlink(root / str(OTHER), root / str(TASK), target_is_directory=True)
+
+    assert await store.delete_tasks([TASK]) == 0
+
+    assert await store.get(kept) == b"c"
+
+
+async def test_a_symlink_inside_a_task_folder_goes_but_its_target_stays(
+    store: LocalArtifactStore, root: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    await store.put(TASK, "a.txt", b"a")
+    os.symlink(secret, root / str(TASK) / "0123456789abcdef-link.txt")
+    os.symlink(tmp_path, root / str(TASK) / "0123456789abcdef-dir")
+
+    assert await store.delete_tasks([TASK]) == 1
+
+    assert not (root / str(TASK)).exists()
+    assert secret.read_text() == "secret"
+
+
+async def test_a_file_where_a_task_folder_would_be_is_left_alone(
+    store: LocalArtifactStore, root: Path
+) -> None:
+    root.mkdir(parents=True)
+    (root / str(TASK)).write_text("not a folder of ours")
+
+    assert await store.delete_tasks([TASK]) == 0
+
+    assert (root / str(TASK)).read_text() == "not a folder of ours"

@@ -20,6 +20,7 @@ from app.domain import outcome
 from app.domain.event_catalogue import MODELS
 from app.domain.events import EventType
 from app.domain.retry import RetryPolicy
+from tests.fakes import FakeArtifactStore
 from tests.workers.conftest import Enqueue
 
 Conn = psycopg.AsyncConnection[Any]
@@ -53,7 +54,9 @@ async def test_every_event_type_in_the_outbox_matches_its_schema(
     await conn.execute(
         "UPDATE tasks SET locked_until = now() - interval '1 s' WHERE id = %s", (moving,)
     )
-    await Maintenance(PgMaintenanceStore(services.pool, services.url)).run_once()
+    await Maintenance(
+        PgMaintenanceStore(services.pool, services.url), artifacts=FakeArtifactStore()
+    ).run_once()
     await requeue_task(tenant, flaky, requested_by="ops", tasks=services.tasks)
 
     cursor = await conn.execute("SELECT message FROM pgmq.q_outbox ORDER BY msg_id")

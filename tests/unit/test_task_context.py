@@ -58,3 +58,15 @@ def test_cancellation_is_visible_to_the_handler() -> None:
     assert ctx.cancelled
     with pytest.raises(TaskCancelled):
         ctx.raise_if_cancelled()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"content": "inline text is measured when stored", "size_bytes": 3},
+        {"uri": "artifact://local/x", "size_bytes": -1},
+    ],
+)
+async def test_a_size_is_taken_only_for_a_uri_and_never_negative(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="size_bytes"):
+        await context().add_artifact("file", **kwargs)

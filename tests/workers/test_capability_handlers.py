@@ -268,6 +268,11 @@ async def test_a_large_output_goes_to_the_artifact_store_and_a_small_one_stays_i
         "sizeBytes": 600,
         "contentType": "text/plain; charset=utf-8",
     }
+    # Both rows know their size: measured inline, told by the writer of the stored file.
+    cursor = await conn.execute(
+        "SELECT task_id, size_bytes FROM task_artifacts WHERE kind IN ('text', 'file')"
+    )
+    assert dict(await cursor.fetchall()) == {small: len(b"short answer"), large: 600}
 
 
 # -- classification ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from app.domain import outcome
 from app.domain.enums import TaskStatus
 from app.domain.retry import RetryPolicy
 from tests.factories import insert_task
+from tests.fakes import FakeArtifactStore
 from tests.workers.conftest import Enqueue, attempts_of
 
 Conn = psycopg.AsyncConnection[Any]
@@ -69,7 +70,9 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_overwrite_anything(
     store = PgLeaseStore(services.pool)
     [stale] = await store.lease_available("frozen-worker", 1, 30)
     await expire_leases(conn)
-    maintenance = Maintenance(PgMaintenanceStore(services.pool, services.url))
+    maintenance = Maintenance(
+        PgMaintenanceStore(services.pool, services.url), artifacts=FakeArtifactStore()
+    )
     assert (await maintenance.run_once()).rescued == 1
     [fresh] = await store.lease_available("new-owner", 1, 30)
     assert fresh.id == task_id and fresh.attempt_id != stale.attempt_id
@@ -103,7 +106,9 @@ async def test_an_expired_lease_counts_as_an_attempt(
     [task_id] = await enqueue("demo.noop", max_attempts=1)
     await PgLeaseStore(services.pool).lease_available("w", 1, 30)
     await expire_leases(conn)
-    await Maintenance(PgMaintenanceStore(services.pool, services.url)).run_once()
+    await Maintenance(
+        PgMaintenanceStore(services.pool, services.url), artifacts=FakeArtifactStore()
+    ).run_once()
     row = await (
         await conn.execute("SELECT status::text, last_error FROM tasks WHERE id = %s", (task_id,))
     ).fetchone()
@@ -117,7 +122,9 @@ async def test_an_expired_lease_with_a_cancel_request_ends_cancelled(
     await PgLeaseStore(services.pool).lease_available("w", 1, 30)
     assert await services.tasks.request_cancel(tenant, task_id) is TaskStatus.RUNNING
     await expire_leases(conn)
-    await Maintenance(PgMaintenanceStore(services.pool, services.url)).run_once()
+    await Maintenance(
+        PgMaintenanceStore(services.pool, services.url), artifacts=FakeArtifactStore()
+    ).run_once()
     row = await (
         await conn.execute("SELECT status::text FROM tasks WHERE id = %s", (task_id,))
     ).fetchone()
@@ -150,6 +157,7 @@ async def test_pruning_removes_old_finished_tasks_in_batches_and_keeps_dead_lett
         MaintenanceConfig(
             retention_seconds=7 * 86_400, dead_letter_retention_seconds=30 * 86_400, batch_size=3
         ),
+        artifacts=FakeArtifactStore(),
     )
     for task_id in (old[0], recent):
         await conn.execute(

@@ -3,8 +3,8 @@
 A file lives at `<root>/<task_id>/<random prefix>-<sanitised name>`: the prefix keeps
 two outputs with one name apart and makes paths unguessable; the name is cut down
 to safe characters so it can never climb out of its folder. Files are written to a
-temporary file and renamed into place, so a reader never sees half a file. All file
-I/O runs in a thread, off the event loop.
+temporary file and renamed into place, so a reader never sees half a file. A pruned
+task's folder is deleted whole. All file I/O runs in a thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 SCHEME = "artifact://local/"
@@ -57,6 +59,10 @@ class LocalArtifactStore:
             return None
         return await asyncio.to_thread(self._read, path)
 
+    async def delete_tasks(self, task_ids: Sequence[uuid.UUID]) -> int:
+        folders = [self._root / str(task_id) for task_id in task_ids]
+        return await asyncio.to_thread(self._delete_folders, folders)
+
     def _path(self, uri: str) -> Path | None:
         """The file a URI names, or None when it is not one this store could have written."""
         if not self.owns(uri):
@@ -91,6 +97,39 @@ class LocalArtifactStore:
             raise
         with os.fdopen(fd, "rb") as file:
             return file.read()
+
+    def _delete_folders(self, folders: list[Path]) -> int:
+        """Delete each folder; one that fails does not keep the others, and is raised after."""
+        deleted = 0
+        failures: list[OSError] = []
+        for folder in folders:
+            try:
+                if self._delete_folder(folder):
+                    deleted += 1
+            except OSError as error:
+                failures.append(error)
+        if failures:
+            failures[0].add_note(f"{len(failures)} of {len(folders)} task folders not deleted")
+            raise failures[0]
+        return deleted
+
+    def _delete_folder(self, folder: Path) -> bool:
+        """Delete a task's folder if it is one: a real folder directly under the root."""
+        try:
+            # As in _read: symlinks on the way are followed here, then the target is checked.
+            resolved = folder.resolve(strict=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        # `folder` is <root>/<uuid> with the root resolved, so this refuses a target out of
+        # the root and also a symlink into it (it would name another task's files).
+        if resolved != folder or not resolved.is_dir():
+            return False
+        try:
+            # rmtree refuses a symlink swapped in since, and never follows one inside.
+            shutil.rmtree(folder)
+        except FileNotFoundError:
+            return False
+        return True
 
     @staticmethod
     def _write(folder: Path, file_name: str, data: bytes) -> None:

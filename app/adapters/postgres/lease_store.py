@@ -74,7 +74,9 @@ class PgLeaseStore:
             )
 
     async def add_artifact(self, task_id: uuid.UUID, attempt_id: int, artifact: Artifact) -> bool:
-        size = len(artifact.content.encode()) if artifact.content is not None else None
+        # Inline content is measured here; a URI's size is what the writer of the file said.
+        content = artifact.content
+        size = len(content.encode()) if content is not None else artifact.size_bytes
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
                 query("task_artifact_add"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
@@ -38,7 +39,8 @@ class PgMaintenanceStore:
 
     async def prune_finished(
         self, retention_seconds: float, dead_letter_retention_seconds: float, limit: int
-    ) -> int:
+    ) -> list[uuid.UUID]:
+        # Committed when this returns (the pool autocommits; it would commit leaving the block).
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
                 query("task_prune_finished"),
@@ -48,7 +50,7 @@ class PgMaintenanceStore:
                     "limit": limit,
                 },
             )
-            return cursor.rowcount
+            return [row[0] for row in await cursor.fetchall()]
 
     async def now(self) -> datetime:
         async with self._pool.connection() as conn:

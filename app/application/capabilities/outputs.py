@@ -48,7 +48,9 @@ async def save_text(
         await ctx.add_artifact(kind, content=cleaned, name=name, content_type=content_type)
         return SavedText(cleaned)
     uri = await artifacts.put(ctx.task_id, name, data)
-    await ctx.add_artifact("file", uri=uri, name=name, content_type=content_type)
+    await ctx.add_artifact(
+        "file", uri=uri, name=name, content_type=content_type, size_bytes=len(data)
+    )
     ctx.log.info("output_stored_outside", artifact=name, size_bytes=len(data))
     return SavedText(
         None, {"name": name, "uri": uri, "sizeBytes": len(data), "contentType": content_type}
