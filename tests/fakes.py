@@ -111,8 +111,8 @@ class FakeArtifactStore:
         self.items[uri] = data
         return uri
 
-    async def get(self, uri: str) -> bytes | None:
-        return self.items.get(uri)
+    async def get(self, uri: str, *, task_id: uuid.UUID) -> bytes | None:
+        return self.items.get(uri) if uri.startswith(f"fake://{task_id}/") else None
 
     async def delete_tasks(self, task_ids: Sequence[uuid.UUID]) -> int:
         prefixes = tuple(f"fake://{task_id}/" for task_id in task_ids)

@@ -323,7 +323,7 @@ async def artifact_content(task_id: uuid.UUID, artifact_id: uuid.UUID) -> Respon
     if content is None:
         uri, store = str(row["uri"]), dependencies.artifacts
         if store is not None and store.owns(uri):
-            content = await store.get(uri)
+            content = await store.get(uri, task_id=task_id)
             if content is None:
                 raise ProblemError(
                     404, f"The stored file of artifact {artifact_id} is missing.", slug="not-found"

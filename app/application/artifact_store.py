@@ -24,8 +24,9 @@ class ArtifactStore(Protocol):
         """Store `data` for `task_id` under a name derived from `name`; return its URI."""
         ...
 
-    async def get(self, uri: str) -> bytes | None:
-        """The stored bytes, or None when the URI is not the store's or nothing is there."""
+    async def get(self, uri: str, *, task_id: uuid.UUID) -> bytes | None:
+        """The stored bytes, or None when the URI is not the store's, is not stored for
+        `task_id` (a row must not lend one task's file to another), or names nothing."""
         ...
 
     async def delete_tasks(self, task_ids: Sequence[uuid.UUID]) -> int:

@@ -13,7 +13,7 @@ from app.application.ai import AiClient
 from app.application.capabilities import CapabilityLimits, capability_handlers
 from app.application.handlers import HandlerRegistry
 from app.config import AiProvider, ConfigError, Settings
-from app.domain.pricing import PriceTable, prices_from_mapping
+from app.domain.pricing import SIMULATED_PREFIX, PriceTable, prices_from_mapping
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -46,8 +46,12 @@ def build_ai_client(settings: Settings) -> AiClient:
 
 
 def load_prices(settings: Settings) -> PriceTable:
-    """The built-in price table, with AI_PRICING_FILE's prices over it."""
+    """The built-in price table, with AI_PRICING_FILE's prices over it; the simulated
+    provider's models cost nothing (only when it is the provider: a real one answering
+    with such a name is not free)."""
     table = PriceTable.defaults()
+    if settings.ai is AiProvider.SIMULATED:
+        table = table.with_free_prefix(SIMULATED_PREFIX)
     if settings.ai_pricing_file is None:
         return table
     try:

@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 MILLION = Decimal(1_000_000)
-# The simulated provider names its models "simulated:<model>"; they cost nothing.
+# The simulated provider names its models "simulated:<model>"; the composition root
+# prices them at 0 when (and only when) that provider is the one configured.
 SIMULATED_PREFIX = "simulated:"
 
 
@@ -29,6 +30,9 @@ class ModelPrice:
         )
 
 
+FREE = ModelPrice(Decimal(0), Decimal(0))
+
+
 def _price(input_per_million: str, output_per_million: str) -> ModelPrice:
     return ModelPrice(Decimal(input_per_million), Decimal(output_per_million))
 
@@ -37,7 +41,11 @@ def _price(input_per_million: str, output_per_million: str) -> ModelPrice:
 # extend them with AI_PRICING_FILE; a price list goes stale, so check yours.
 DEFAULT_PRICES: Mapping[str, ModelPrice] = {
     "gpt-4o": _price("2.50", "10.00"),
+    "gpt-4o-2024-11-20": _price("2.50", "10.00"),
+    "gpt-4o-2024-08-06": _price("2.50", "10.00"),
+    "gpt-4o-2024-05-13": _price("5.00", "15.00"),
     "gpt-4o-mini": _price("0.15", "0.60"),
+    "gpt-4o-mini-2024-07-18": _price("0.15", "0.60"),
     "gpt-4.1": _price("2.00", "8.00"),
     "gpt-4.1-mini": _price("0.40", "1.60"),
     "gpt-4.1-nano": _price("0.10", "0.40"),
@@ -53,8 +61,11 @@ DEFAULT_PRICES: Mapping[str, ModelPrice] = {
 class PriceTable:
     """Prices by model name; `cost` is None for a model it does not know."""
 
-    def __init__(self, prices: Mapping[str, ModelPrice]) -> None:
+    def __init__(
+        self, prices: Mapping[str, ModelPrice], *, free_prefixes: tuple[str, ...] = ()
+    ) -> None:
         self._prices = {name.lower(): price for name, price in prices.items()}
+        self._free_prefixes = free_prefixes
 
     @classmethod
     def defaults(cls) -> PriceTable:
@@ -62,7 +73,14 @@ class PriceTable:
 
     def merged(self, overrides: Mapping[str, ModelPrice]) -> PriceTable:
         """This table with `overrides` taking precedence."""
-        return PriceTable({**self._prices, **{k.lower(): v for k, v in overrides.items()}})
+        return PriceTable(
+            {**self._prices, **{k.lower(): v for k, v in overrides.items()}},
+            free_prefixes=self._free_prefixes,
+        )
+
+    def with_free_prefix(self, prefix: str) -> PriceTable:
+        """This table, with every model named `prefix…` costing nothing."""
+        return PriceTable(self._prices, free_prefixes=(*self._free_prefixes, prefix.lower()))
 
     def knows(self, model: str) -> bool:
         return self._lookup(model) is not None
@@ -73,20 +91,12 @@ class PriceTable:
         return None if price is None else price.cost(tokens_in, tokens_out)
 
     def _lookup(self, model: str) -> ModelPrice | None:
+        # Exact names only: a dated snapshot may not cost what its family costs
+        # (gpt-4o-2024-05-13 lists at twice gpt-4o's price), so it is listed or unknown.
         name = model.lower()
-        if name.startswith(SIMULATED_PREFIX):
-            return ModelPrice(Decimal(0), Decimal(0))
-        price = self._prices.get(name)
-        if price is None:
-            # Dated snapshots ("gpt-4o-mini-2024-07-18") cost what their family costs.
-            family = name.rsplit("-", 3)[0] if _is_dated(name) else None
-            price = self._prices.get(family) if family else None
-        return price
-
-
-def _is_dated(name: str) -> bool:
-    parts = name.rsplit("-", 3)
-    return len(parts) == 4 and all(p.isdigit() for p in parts[1:])
+        if name.startswith(self._free_prefixes):
+            return FREE
+        return self._prices.get(name)
 
 
 def prices_from_mapping(data: Mapping[str, Any]) -> dict[str, ModelPrice]:

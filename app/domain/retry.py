@@ -10,9 +10,14 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 # No retry waits longer than this, whatever a policy or a server's retry-after says.
 MAX_DELAY_SECONDS = 30 * 86_400.0
+# A server's Retry-After is trusted up to an hour: a broken or hostile server asking
+# for 10^9 seconds must not park a task for the 30 days a policy may choose.
+MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +86,38 @@ def policy_from_mapping(values: Mapping[str, object], base: RetryPolicy) -> Retr
         max_seconds=number("maxSeconds", base.max_seconds),
         jitter=base.jitter,
     )
+
+
+def retry_after_from_headers(
+    headers: Mapping[str, str], now: datetime | None = None
+) -> float | None:
+    """Seconds a server asks us to wait: `retry-after-ms` (OpenAI's), else `Retry-After`
+    as seconds or an HTTP date; None when absent or unreadable; at most
+    MAX_RETRY_AFTER_SECONDS. `headers` is looked up by lower-case names."""
+    seconds: float | None = None
+    milliseconds = (headers.get("retry-after-ms") or "").strip()
+    if milliseconds:
+        seconds = _number(milliseconds)
+        seconds = seconds / 1000 if seconds is not None else None
+    if seconds is None:
+        value = (headers.get("retry-after") or "").strip()
+        if not value:
+            return None
+        seconds = _number(value)
+        if seconds is None:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

@@ -31,7 +31,7 @@ async def test_stored_bytes_come_back_from_their_uri(store: LocalArtifactStore) 
     assert uri.startswith(f"artifact://local/{TASK}/")
     assert uri.endswith("-summary.txt")
     assert store.owns(uri)
-    assert await store.get(uri) == data
+    assert await store.get(uri, task_id=TASK) == data
 
 
 async def test_files_live_under_the_tasks_folder_with_nothing_left_over(
@@ -49,7 +49,10 @@ async def test_the_same_name_twice_gives_two_files(store: LocalArtifactStore) ->
     second = await store.put(TASK, "out.txt", b"two")
 
     assert first != second
-    assert (await store.get(first), await store.get(second)) == (b"one", b"two")
+    assert (await store.get(first, task_id=TASK), await store.get(second, task_id=TASK)) == (
+        b"one",
+        b"two",
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,7 +75,7 @@ async def test_a_hostile_name_stays_inside_the_root(store: LocalArtifactStore, r
     uri = await store.put(TASK, "../../../escape.txt", b"x")
 
     assert [p.name for p in root.rglob("*") if p.is_file()] == [uri.rsplit("/", 1)[1]]
-    assert await store.get(uri) == b"x"
+    assert await store.get(uri, task_id=TASK) == b"x"
 
 
 async def test_a_missing_file_is_none(store: LocalArtifactStore) -> None:
@@ -80,8 +83,11 @@ async def test_a_missing_file_is_none(store: LocalArtifactStore) -> None:
     for file in (store.root / str(TASK)).iterdir():
         file.unlink()
 
-    assert await store.get(uri) is None
-    assert await store.get(f"artifact://local/{uuid.uuid4()}/0123456789abcdef-x.txt") is None
+    assert await store.get(uri, task_id=TASK) is None
+    assert (
+        await store.get(f"artifact://local/{uuid.uuid4()}/0123456789abcdef-x.txt", task_id=TASK)
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -104,7 +110,7 @@ async def test_uris_that_point_outside_the_root_are_refused(
     (tmp_path / "secret.txt").write_text("secret")
     await store.put(TASK, "a.txt", b"a")
 
-    assert await store.get(uri) is None
+    assert await store.get(uri, task_id=TASK) is None
 
 
 async def test_a_symlink_out_of_the_root_is_not_followed(
@@ -117,7 +123,7 @@ async def test_a_symlink_out_of_the_root_is_not_followed(
     link = folder / "0123456789abcdef-link.txt"
     os.symlink(secret, link)
 
-    assert await store.get(f"artifact://local/{TASK}/{link.name}") is None
+    assert await store.get(f"artifact://local/{TASK}/{link.name}", task_id=TASK) is None
 
 
 async def test_a_symlinked_task_folder_out_of_the_root_is_not_followed(
@@ -129,7 +135,7 @@ async def test_a_symlinked_task_folder_out_of_the_root_is_not_followed(
     root.mkdir(parents=True)
     os.symlink(outside, root / str(TASK), target_is_directory=True)
 
-    assert await store.get(f"artifact://local/{TASK}/0123456789abcdef-a.txt") is None
+    assert await store.get(f"artifact://local/{TASK}/0123456789abcdef-a.txt", task_id=TASK) is None
 
 
 async def test_another_stores_uri_is_not_owned(store: LocalArtifactStore) -> None:
@@ -151,8 +157,8 @@ async def test_deleting_a_task_removes_its_folder_and_nothing_else(
     assert await store.delete_tasks([TASK]) == 1
 
     assert not (root / str(TASK)).exists()
-    assert await store.get(first) is None
-    assert await store.get(kept) == b"c"
+    assert await store.get(first, task_id=TASK) is None
+    assert await store.get(kept, task_id=OTHER) == b"c"
 
 
 async def test_deleting_tasks_with_nothing_stored_is_a_no_op(
@@ -188,7 +194,7 @@ async def test_a_symlinked_task_folder_into_another_tasks_folder_is_not_deleted_
 
     assert await store.delete_tasks([TASK]) == 0
 
-    assert await store.get(kept) == b"c"
+    assert await store.get(kept, task_id=OTHER) == b"c"
 
 
 async def test_a_symlink_inside_a_task_folder_goes_but_its_target_stays(
@@ -215,3 +221,11 @@ async def test_a_file_where_a_task_folder_would_be_is_left_alone(
     assert await store.delete_tasks([TASK]) == 0
 
     assert (root / str(TASK)).read_text() == "not a folder of ours"
+
+
+async def test_a_file_is_served_only_for_the_task_it_was_stored_for(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    uri = await store.put(OTHER, "secret.txt", b"other tenant's")
+
+    assert await store.get(uri, task_id=TASK) is None
+    assert await store.get(uri, task_id=OTHER) == b"other tenant's"

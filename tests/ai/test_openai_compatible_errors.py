@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from app.adapters.ai.openai_compatible import retry_after_seconds
 from app.domain.errors import NonRetryableError, RetryableError
+from app.domain.retry import retry_after_from_headers
 from tests.ai.conftest import KEY, PROMPT, MakeClient
 from tests.ai.conftest import chat_request as chat
 from tests.fake_openai import FakeOpenAI, FakeReply
@@ -53,15 +53,18 @@ async def test_a_rate_limit_with_an_http_date_waits_until_that_date(
         ({"retry-after": "soon"}, None),
         ({"retry-after": "inf"}, None),
         ({"retry-after": "Wed, 25 Nov 2026 15:00:30 GMT"}, 30.0),
+        ({"retry-after": "1000000000"}, 3600.0),
+        ({"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"}, 3600.0),
+        ({"retry-after-ms": "junk", "retry-after": "4"}, 4.0),
         ({}, None),
     ],
 )
-def test_retry_after_reads_milliseconds_seconds_and_dates(
+def test_retry_after_reads_milliseconds_seconds_and_dates_and_is_capped_at_an_hour(
     headers: dict[str, str], expected: float | None
 ) -> None:
     now = datetime(2026, 11, 25, 15, 0, 0, tzinfo=UTC)
 
-    assert retry_after_seconds(headers, now=now) == expected
+    assert retry_after_from_headers(headers, now=now) == expected
 
 
 async def test_an_exhausted_quota_is_not_retried(
@@ -200,3 +203,17 @@ async def test_redirects_are_not_followed(fake_openai: FakeOpenAI, make_client: 
 
     assert "307" in str(caught.value)
     assert len(fake_openai.requests) == 1
+
+
+async def test_a_key_echoed_across_the_cut_of_a_long_error_is_still_hidden(
+    fake_openai: FakeOpenAI, make_client: MakeClient
+) -> None:
+    azure_key = "0123456789abcdef0123456789abcdef"
+    # The key straddles the 300th character, where the reason is cut short.
+    message = "x" * 290 + f" key {azure_key} is not valid for this resource"
+    fake_openai.script_chat(FakeReply(status=401, error_message=message))
+
+    with pytest.raises(NonRetryableError) as caught:
+        await make_client(api_key=azure_key, auth_header="api-key").chat(chat())
+
+    assert azure_key[:8] not in str(caught.value)

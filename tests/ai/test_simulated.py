@@ -11,9 +11,10 @@ import pytest
 
 from app.adapters.ai import SimulatedAiClient, capability_models
 from app.application.ai import ChatMessage, ChatRequest, EmbeddingRequest, ImageInput
+from app.bootstrap import load_prices
+from app.config import load_settings
 from app.domain.enums import CapabilityType
 from app.domain.errors import RetryableError
-from app.domain.pricing import PriceTable
 
 MODELS = capability_models(
     generation="gpt-4o-mini", reasoning="o3-mini", classification="gpt-4o-mini", vision="gpt-4o"
@@ -50,7 +51,7 @@ async def test_different_requests_get_different_answers() -> None:
     assert first.text != second.text
 
 
-async def test_models_are_named_simulated_and_cost_nothing() -> None:
+async def test_models_are_named_simulated() -> None:
     client = SimulatedAiClient(models=MODELS, embedding_model="text-embedding-3-small")
 
     default = await client.chat(chat())
@@ -60,7 +61,13 @@ async def test_models_are_named_simulated_and_cost_nothing() -> None:
     assert default.model == "simulated:gpt-4o-mini"
     assert named.model == "simulated:gpt-4.1"
     assert embedded.model == "simulated:text-embedding-3-small"
-    assert PriceTable.defaults().cost(default.model, 1000, 1000) == 0
+
+
+def test_the_simulated_provider_is_priced_at_zero_by_the_worker_wiring() -> None:
+    simulated = load_prices(load_settings(ai_provider="simulated"))
+    real = load_prices(load_settings(ai_provider="openai"))
+    assert simulated.cost("simulated:gpt-4o-mini", 1000, 1000) == 0
+    assert real.cost("simulated:gpt-4o-mini", 1000, 1000) is None
 
 
 async def test_answers_count_tokens() -> None:

@@ -126,3 +126,18 @@ async def test_other_uris_are_redirected_when_http_else_404(
         assert response.headers["location"] == uri
     else:
         assert_problem(response, status)
+
+
+async def test_a_row_pointing_at_another_tasks_file_does_not_serve_it(
+    acme: Caller, globex: Caller, database_url: str, artifact_dir: Path
+) -> None:
+    theirs = await new_task(globex)
+    uri = await LocalArtifactStore(artifact_dir).put(uuid.UUID(theirs), "report.pdf", PDF)
+    mine = await new_task(acme)
+    # A handler of acme's task recorded a URI it was given instead of one it stored.
+    artifact_id = insert_artifact(database_url, mine, uri, content_type="application/pdf")
+
+    response = await acme.http.get(f"/api/v1/tasks/{mine}/artifacts/{artifact_id}")
+
+    assert_problem(response, 404)
+    assert PDF not in response.content

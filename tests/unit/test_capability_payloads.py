@@ -7,21 +7,20 @@ integration URLs, classification answers, detection JSON, rankings.
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from app.application.capabilities.classification import match_label, normalise_answer
+from app.application.capabilities.classification import match_label
 from app.application.capabilities.embedding import cosine_similarity, rank
 from app.application.capabilities.integration import (
     IntegrationResponse,
     check_url,
     decode_body,
     is_json_type,
-    parse_retry_after,
     raise_for_status,
 )
+from app.application.capabilities.labels import normalise_answer
 from app.application.capabilities.limits import CapabilityLimits
 from app.application.capabilities.payloads import (
     ClassificationPayload,
@@ -96,7 +95,15 @@ def test_a_refusal_never_echoes_the_value() -> None:
     [
         (["only"], "payload.labels: must list at least 2 labels"),
         (["a", " "], "payload.labels[1]: must not be empty"),
-        (["Yes", "yes"], "payload.labels: must not repeat a label (ignoring case)"),
+        (
+            ["Yes", "yes"],
+            "payload.labels: must not repeat a label (ignoring case, quotes, a final period)",
+        ),
+        (
+            ["yes", '"yes."'],
+            "payload.labels: must not repeat a label (ignoring case, quotes, a final period)",
+        ),
+        (["a", "..."], "payload.labels: a label must have letters or digits"),
         ("a,b", "payload.labels: must be a list"),
         (["a", "b", "c", "d"], "payload.labels: must list at most 3 labels"),
     ],
@@ -295,12 +302,11 @@ def test_success_and_redirect_statuses_pass() -> None:
         raise_for_status(IntegrationResponse(status, {}, b"", 1), "GET h")
 
 
-def test_retry_after_reads_seconds_and_dates() -> None:
-    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    assert parse_retry_after("120", now) == 120.0
-    assert parse_retry_after("Thu, 01 Jan 2026 12:00:30 GMT", now) == 30.0
-    assert parse_retry_after("soon", now) is None
-    assert parse_retry_after(None, now) is None
+def test_a_server_error_passes_its_retry_after_on() -> None:
+    response = IntegrationResponse(503, {"retry-after": "12"}, b"", 1)
+    with pytest.raises(RetryableError) as caught:
+        raise_for_status(response, "GET h")
+    assert caught.value.retry_after == 12.0
 
 
 def test_bodies_decode_in_their_charset() -> None:

@@ -20,17 +20,24 @@ def test_an_unknown_model_has_no_cost_rather_than_a_guess() -> None:
     assert not PriceTable.defaults().knows("my-local-llama")
 
 
-def test_dated_snapshots_cost_what_their_family_costs() -> None:
+def test_a_dated_snapshot_costs_its_own_listed_price_or_nothing_known() -> None:
     table = PriceTable.defaults()
-    assert table.cost("gpt-4o-mini-2024-07-18", 1_000_000, 0) == table.cost(
-        "gpt-4o-mini", 1_000_000, 0
-    )
+    assert table.cost("gpt-4o-2024-05-13", 1_000_000, 0) == Decimal(5)
+    assert table.cost("gpt-4o", 1_000_000, 0) == Decimal("2.5")
+    # Not listed: unknown, rather than the family's price.
+    assert table.cost("gpt-4o-mini-2099-01-01", 1_000, 0) is None
 
 
-def test_model_names_are_case_insensitive_and_simulated_models_are_free() -> None:
+def test_model_names_are_case_insensitive() -> None:
     table = PriceTable.defaults()
     assert table.cost("GPT-4o-mini", 10, 10) == table.cost("gpt-4o-mini", 10, 10)
-    assert table.cost("simulated:gpt-4o", 10_000, 10_000) == 0
+
+
+def test_simulated_models_are_free_only_where_the_simulated_provider_is_used() -> None:
+    assert PriceTable.defaults().cost("simulated:gpt-4o", 10_000, 10_000) is None
+    table = PriceTable.defaults().with_free_prefix("simulated:")
+    assert table.cost("simulated:anything", 10_000, 10_000) == 0
+    assert table.merged({}).cost("simulated:x", 1, 1) == 0
 
 
 def test_a_pricing_file_overrides_and_extends_the_defaults() -> None:

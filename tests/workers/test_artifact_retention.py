@@ -81,8 +81,8 @@ async def test_a_worker_deletes_the_stored_output_of_a_pruned_task_and_keeps_a_r
     stored = {row[0]: (row[1], row[2]) for row in await cursor.fetchall()}
     store = LocalArtifactStore(folder)
     assert set(stored) == {old, recent}
-    for uri, size_bytes in stored.values():
-        assert len(await store.get(uri) or b"") == size_bytes > 0
+    for task_id, (uri, size_bytes) in stored.items():
+        assert len(await store.get(uri, task_id=task_id) or b"") == size_bytes > 0
     await conn.execute(
         "UPDATE tasks SET finished_at = now() - interval '8 days' WHERE id = %s", (old,)
     )
@@ -95,8 +95,8 @@ async def test_a_worker_deletes_the_stored_output_of_a_pruned_task_and_keeps_a_r
         await asyncio.sleep(0.05)
 
     assert not (folder / str(old)).exists()
-    assert await store.get(stored[old][0]) is None
-    assert await store.get(stored[recent][0]) is not None
+    assert await store.get(stored[old][0], task_id=old) is None
+    assert await store.get(stored[recent][0], task_id=recent) is not None
 
 
 async def test_the_prune_deletes_stored_files_batch_by_batch_and_keeps_retained_ones(
@@ -116,9 +116,10 @@ async def test_the_prune_deletes_stored_files_batch_by_batch_and_keeps_retained_
     assert (counts.pruned, counts.artifacts_cleared) == (6, 5)
     assert await task_ids(conn) == {dead[0], recent[0]}
     assert sorted(p.name for p in store.root.iterdir()) == sorted([str(dead[0]), str(recent[0])])
-    for _, uri in old:
-        assert await store.get(uri) is None
-    assert await store.get(dead[1]) == await store.get(recent[1]) == b"stored output"
+    for task_id, uri in old:
+        assert await store.get(uri, task_id=task_id) is None
+    assert await store.get(dead[1], task_id=dead[0]) == b"stored output"
+    assert await store.get(recent[1], task_id=recent[0]) == b"stored output"
     assert no_files not in await task_ids(conn)
 
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -30,6 +27,7 @@ from app.application.ai import (
 )
 from app.domain.enums import CapabilityType
 from app.domain.errors import NonRetryableError, RetryableError, TaskError
+from app.domain.retry import retry_after_from_headers
 
 log = structlog.get_logger("app.ai")
 
@@ -200,18 +198,19 @@ class OpenAICompatibleClient:
 
     def _status_error(self, status: int, headers: httpx.Headers, raw: bytes) -> TaskError:
         error = _error_object(raw)
-        reason = self._scrub(_reason(error) or httpx.codes.get_reason_phrase(status))
+        # Scrubbed before it is cut short: a key cut in two would no longer match.
+        reason = _shorten(self._scrub(_reason(error) or httpx.codes.get_reason_phrase(status)))
         message = f"the AI provider answered HTTP {status}: {reason}"
         if status == 429 and "insufficient_quota" in (error.get("code"), error.get("type")):
             # Out of credit: no wait fixes that, an operator does.
             return NonRetryableError(message, code="ProviderQuotaExceeded")
         if status == 429:
             return RetryableError(
-                message, retry_after=retry_after_seconds(headers), code="ProviderRateLimited"
+                message, retry_after=retry_after_from_headers(headers), code="ProviderRateLimited"
             )
         if status in RETRYABLE_STATUSES or status >= 500:
             return RetryableError(
-                message, retry_after=retry_after_seconds(headers), code="ProviderUnavailable"
+                message, retry_after=retry_after_from_headers(headers), code="ProviderUnavailable"
             )
         if 400 <= status < 500:
             return NonRetryableError(message, code="ProviderRejected")
@@ -229,37 +228,15 @@ async def _read(response: httpx.Response, limit: int) -> bytes | None:
     declared = response.headers.get("Content-Length", "")
     if response.is_success and declared.isdigit() and int(declared) > limit:
         return None
-    chunks: list[bytes] = []
-    size = 0
+    body = bytearray()  # one growing buffer: a list of chunks joined at the end needs twice
     async for chunk in response.aiter_bytes():
-        if size + len(chunk) > limit:
+        if len(body) + len(chunk) > limit:
             if not response.is_success:
-                chunks.append(chunk[: limit - size])
+                body += chunk[: limit - len(body)]
                 break
             return None
-        size += len(chunk)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds asked for by retry-after-ms (OpenAI) or Retry-After (seconds or an HTTP date)."""
-    value = headers.get("retry-after-ms", "").strip()
-    try:
-        seconds = float(value) / 1000
-    except ValueError:
-        value = headers.get("retry-after", "").strip()
-        try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError, IndexError):
-                return None
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
+        body += chunk
+    return bytes(body)
 
 
 def _message_json(message: ChatMessage) -> dict[str, Any]:
@@ -349,5 +326,8 @@ def _error_object(raw: bytes) -> dict[str, Any]:
 
 def _reason(error: dict[str, Any]) -> str:
     message = error.get("message") or error.get("detail") or ""
-    text = " ".join(str(message).split())
+    return " ".join(str(message).split())
+
+
+def _shorten(text: str) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"

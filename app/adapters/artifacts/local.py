@@ -53,9 +53,9 @@ class LocalArtifactStore:
         await asyncio.to_thread(self._write, self._root / str(task_id), file_name, data)
         return f"{SCHEME}{task_id}/{file_name}"
 
-    async def get(self, uri: str) -> bytes | None:
+    async def get(self, uri: str, *, task_id: uuid.UUID) -> bytes | None:
         path = self._path(uri)
-        if path is None:
+        if path is None or path.parent.name != str(task_id):
             return None
         return await asyncio.to_thread(self._read, path)
 

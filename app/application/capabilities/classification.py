@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.application.ai import AiClient, ChatMessage, ChatRequest
+from app.application.capabilities.labels import label_key
 from app.application.capabilities.limits import CapabilityLimits
 from app.application.capabilities.payloads import ClassificationPayload, parse_payload
 from app.application.capabilities.usage import charge
@@ -15,7 +16,6 @@ from app.domain.errors import RetryableError
 from app.domain.pricing import PriceTable
 
 # What a model wraps a one-word answer in: quotes of every kind, markdown emphasis.
-_WRAPPING = " \t\r\n\"'`*\u201c\u201d\u2018\u2019\u00ab\u00bb"
 MAX_RAW_IN_ERROR = 200
 MAX_LABELS_IN_ERROR = 1000
 
@@ -63,19 +63,11 @@ def classification_messages(payload: ClassificationPayload) -> tuple[ChatMessage
     return ChatMessage("system", system), ChatMessage("user", user)
 
 
-def normalise_answer(raw: str) -> str:
-    """The answer without surrounding whitespace, quotes, emphasis or a final period."""
-    answer = raw.strip(_WRAPPING)
-    while answer.endswith("."):
-        answer = answer[:-1].strip(_WRAPPING)
-    return answer
-
-
 def match_label(raw: str, labels: Sequence[str]) -> str | None:
     """The label (as the task spelled it) that the answer names, ignoring case; or None."""
-    answer = normalise_answer(raw).casefold()
+    answer = label_key(raw)
     for label in labels:
-        if normalise_answer(label).casefold() == answer:
+        if label_key(label) == answer:
             return label
     return None
 

@@ -11,12 +11,9 @@ from __future__ import annotations
 import codecs
 import contextlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import Message
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -26,6 +23,7 @@ from app.application.capabilities.outputs import save_text
 from app.application.capabilities.payloads import IntegrationPayload, parse_payload
 from app.application.context import TaskContext
 from app.domain.errors import NonRetryableError, RetryableError
+from app.domain.retry import retry_after_from_headers
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
@@ -178,32 +176,15 @@ def raise_for_status(response: IntegrationResponse, what: str) -> None:
     """RetryableError for 429/408/5xx, NonRetryableError for other 4xx; 2xx/3xx pass."""
     status = response.status
     message = f"{what} answered {status}"
+    retry_after = retry_after_from_headers(response.headers)
     if status == 429:
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
         raise RetryableError(message, retry_after=retry_after, code="IntegrationThrottled")
     if status == 408:
-        raise RetryableError(message, code="IntegrationTimeout")
+        raise RetryableError(message, retry_after=retry_after, code="IntegrationTimeout")
     if status >= 500:
-        raise RetryableError(message, code="IntegrationUnavailable")
+        raise RetryableError(message, retry_after=retry_after, code="IntegrationUnavailable")
     if status >= 400:
         raise NonRetryableError(message, code="IntegrationRejected")
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header (seconds or an HTTP date); None if absent or bad."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 def media_type(content_type: str | None) -> str:

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from app.application.capabilities.labels import label_key
 from app.application.capabilities.limits import CapabilityLimits
 from app.domain.errors import NonRetryableError
 
@@ -116,10 +117,15 @@ class ClassificationPayload(Payload):
                     "labels",
                     f"a label must be at most {limits.classification_max_label_length} characters",
                 )
-            # Answers are matched without regard to case, so labels must differ beyond it.
-            key = label.strip().casefold()
+            # Answers are matched as label_key sees them: labels must differ beyond case,
+            # wrapping quotes and a final period, and must not be only those.
+            key = label_key(label)
+            if not key:
+                raise PydanticCustomError("labels", "a label must have letters or digits")
             if key in seen:
-                raise PydanticCustomError("labels", "must not repeat a label (ignoring case)")
+                raise PydanticCustomError(
+                    "labels", "must not repeat a label (ignoring case, quotes, a final period)"
+                )
             seen.add(key)
         return value
 
