@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from app.adapters.ai import OpenAICompatibleClient, SimulatedAiClient, capability_models
 from app.adapters.artifacts.local import LocalArtifactStore
@@ -32,6 +33,13 @@ def build_ai_client(settings: Settings) -> AiClient:
             embedding_model=settings.ai_model_embedding,
             latency_ms=settings.simulated_ai_latency_ms,
             failure_rate=settings.simulated_ai_failure_rate,
+        )
+    if settings.ai_api_key is None and urlsplit(settings.ai_base_url).hostname == "api.openai.com":
+        # OpenAI refuses every call without a key: say so when the worker starts, not
+        # in every task's error. (Self-hosted servers such as Ollama may need none.)
+        raise ConfigError(
+            "AI_API_KEY is required for AI_BASE_URL https://api.openai.com/v1"
+            " (or set AI_PROVIDER=simulated, or AI_BASE_URL to your own server)"
         )
     return OpenAICompatibleClient(
         base_url=settings.ai_base_url,

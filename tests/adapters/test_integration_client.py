@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
@@ -92,6 +93,17 @@ class Routes(BaseHTTPRequestHandler):
         for _ in range(20):
             self.wfile.write(b"y" * 100)
 
+    def route_gzip(self) -> None:
+        # A server compressing although the client asked for identity: 1 KiB that
+        # would expand to far more than the limit.
+        bomb = gzip.compress(b"\0" * (MAX_BYTES * 100))
+        self.reply(
+            200,
+            bomb,
+            Content_Encoding="gzip",
+            Accept_Encoding_Seen=self.headers.get("Accept-Encoding", ""),
+        )
+
     def route_slow(self) -> None:
         time.sleep(1.5)
         self.reply(200, b"late")
@@ -171,6 +183,14 @@ async def test_a_response_past_the_limit_is_refused(
     assert str(caught.value) == (
         f"GET 127.0.0.1:{port}: the response is larger than {MAX_BYTES} bytes"
     )
+
+
+async def test_a_compressed_answer_is_refused_without_being_expanded(
+    server: LoopbackServer, client: HttpxIntegrationClient
+) -> None:
+    with pytest.raises(NonRetryableError) as caught:
+        await client.request("GET", f"{server.base}/gzip", headers={}, timeout=2)
+    assert caught.value.code == "ResponseEncoded"
 
 
 async def test_a_slow_server_times_out_as_a_retryable_error(

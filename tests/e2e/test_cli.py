@@ -114,3 +114,15 @@ def test_dev_without_database_url_serves_health_within_15_seconds(tmp_path: Path
     assert process.returncode == 0, output
     assert "starting embedded Postgres" in output
     assert (tmp_path / "logs" / "dev.log").exists()
+
+
+def test_a_worker_for_openai_without_a_key_refuses_to_start(tmp_path: Path) -> None:
+    env = clean_env(
+        tmp_path,
+        APP_ENV="Production",
+        DATABASE_URL="postgresql://app:pw@127.0.0.1:1/none",
+        AMQP_URL="amqp://app:pw@mq:5672/%2F",
+    )
+    result = subprocess.run([*CLI, "worker"], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "AI_API_KEY is required" in result.stderr

@@ -226,6 +226,10 @@ def request(**fields: Any) -> dict[str, Any]:
     [
         (request(method="TRACE"), "payload.request.method: must be 'GET', 'POST'"),
         (request(headers={"Host": "evil"}), "payload.request.headers: Host is set by the client"),
+        (
+            request(headers={"Accept-Encoding": "gzip"}),
+            "payload.request.headers: Accept-Encoding is set by the client",
+        ),
         (request(headers={"X-A": "1\r\nX-B: 2"}), "payload.request.headers: the value of X-A"),
         (request(headers={"X A": "1"}), "payload.request.headers: a header name must be"),
         (request(json={"a": 1}, body="a=1"), "payload.request: give json or body, not both"),

@@ -125,8 +125,16 @@ class HttpxIntegrationClient:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise self._too_large(what)
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in {"", "identity"}:
+            # We asked for identity; a server compressing anyway could send a bomb that
+            # expands past the limit inside one chunk, so it is not decoded at all.
+            raise NonRetryableError(
+                f"{what}: the response is {encoding}-encoded though identity was asked for",
+                code="ResponseEncoded",
+            )
         data = bytearray()
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.aiter_raw():
             data += chunk
             if len(data) > self._max_bytes:
                 raise self._too_large(what)

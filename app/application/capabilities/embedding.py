@@ -37,7 +37,7 @@ async def search_embeddings(
         ctx, ai, prices, texts[:EMBEDDING_BATCH_SIZE], payload.model, (1, batches)
     )
     query, model = first.vectors[0], first.model
-    # Thousands of long vectors take pure Python a noticeable while: off the event loop.
+    # A batch of long vectors takes pure Python a noticeable while: off the event loop.
     scores = await asyncio.to_thread(similarities, query, first.vectors[1:])
     del first  # from here on only the batch being scored is held
     for number in range(2, batches + 1):

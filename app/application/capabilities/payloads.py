@@ -35,7 +35,11 @@ MAX_ERRORS_REPORTED = 5
 MediaType = Literal["image/png", "image/jpeg", "image/webp", "image/gif"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 # Headers the HTTP client sets itself; a task overriding them could smuggle requests.
-FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+# Set by the client; accept-encoding stays "identity" so a small compressed body cannot
+# expand past the response limit before it is counted.
+FORBIDDEN_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
+)
 _HEADER_NAME_CHARS = frozenset(
     "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 )
