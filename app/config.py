@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     simulated_ai_failure_rate: float = Field(default=0.0, ge=0, le=1)
     # Largest image (decoded bytes) a vision task may carry inline.
     vision_max_image_bytes: int = Field(default=4 * 1_048_576, ge=1024, le=64 * 1_048_576)
+    # Images by URL are fetched by the provider; turn them off when it is self-hosted
+    # inside your network (it would fetch whatever internal URL a task names).
+    vision_image_urls: bool = True
     # ExternalIntegration: the only hosts it may call (comma-separated host or host:port;
     # empty refuses every call), its timeout, and the largest response it reads.
     integration_allowed_hosts: str = ""

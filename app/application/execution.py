@@ -188,7 +188,11 @@ async def run_attempt(
         if reason is None:
             raise  # the worker itself is being torn down
         if reason is StopReason.LEASE_LOST:
-            context.log.warning("lease_lost_attempt_abandoned", attempt=task.attempt_no)
+            context.log.warning(
+                "lease_lost_attempt_abandoned",
+                attempt=task.attempt_no,
+                **context.usage.log_fields(),
+            )
             return None
         outcome = outcomes.CANCELLED if reason is StopReason.CANCEL_REQUESTED else outcomes.RELEASED
     except Exception as error:

@@ -111,6 +111,18 @@ class Usage:
     # Provider calls added up by `plus` (0: none, or one reported by `report_usage`).
     calls: int = 0
 
+    def log_fields(self) -> dict[str, object]:
+        """What a log line says of spent usage whose attempt row cannot be written (a
+        lost lease): the tokens were paid for, so they are not silently dropped."""
+        if self == Usage():
+            return {}
+        return {
+            "usage_model": self.model,
+            "usage_tokens_in": self.tokens_in,
+            "usage_tokens_out": self.tokens_out,
+            "usage_cost": self.cost,
+        }
+
     def plus(self, other: Usage) -> Usage:
         """This usage and `other`'s together, as `TaskContext.add_usage` counts them."""
         if self == Usage():

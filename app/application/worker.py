@@ -409,7 +409,11 @@ class Worker:
             )
             if pending.failures >= MAX_WRITE_TRIES:
                 self._unwritten.pop(pending.finished.attempt_id, None)
-                log.error("outcome_abandoned", **pending.log_fields())
+                log.error(
+                    "outcome_abandoned",
+                    **pending.log_fields(),
+                    **pending.finished.usage.log_fields(),
+                )
             return False
         for pending in batch:
             attempt_id = pending.finished.attempt_id
@@ -423,7 +427,10 @@ class Worker:
                     self._remember_retry(delay)
             else:
                 log.warning(
-                    "stale_outcome_discarded", attempt_id=attempt_id, **pending.log_fields()
+                    "stale_outcome_discarded",
+                    attempt_id=attempt_id,
+                    **pending.log_fields(),
+                    **pending.finished.usage.log_fields(),
                 )
         return True
 

@@ -80,6 +80,7 @@ def build_capability_handlers(settings: Settings) -> tuple[HandlerRegistry, list
     limits = CapabilityLimits(
         inline_max_bytes=settings.artifact_inline_max_bytes,
         vision_max_image_bytes=settings.vision_max_image_bytes,
+        vision_image_urls=settings.vision_image_urls,
         allowed_hosts=settings.allowed_integration_hosts,
         integration_timeout_seconds=settings.integration_timeout_seconds,
         integration_max_response_bytes=settings.integration_max_response_bytes,

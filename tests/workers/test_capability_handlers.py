@@ -385,6 +385,20 @@ async def test_inline_images_that_are_too_large_invalid_or_doubled_dead_letter_a
     assert kit.ai.calls == 0
 
 
+async def test_image_urls_can_be_turned_off_for_a_provider_inside_the_network(
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker
+) -> None:
+    kit = Kit(limits=CapabilityLimits(vision_image_urls=False))
+    image = {"url": "http://169.254.169.254/latest/meta-data/"}
+    [task_id] = await enqueue(
+        "t", payload={"image": image}, capability_type=CapabilityType.VISION_OCR
+    )
+    await start_worker(kit.registry)
+    await wait_for_status(conn, [task_id], {"DeadLetter"})
+    assert (await last_error(conn, task_id)).startswith("payload.image.url: image URLs are")
+    assert kit.ai.calls == 0
+
+
 async def test_ocr_sends_the_image_and_returns_its_text(
     conn: Conn, enqueue: Enqueue, start_worker: StartWorker
 ) -> None:

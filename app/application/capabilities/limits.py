@@ -20,6 +20,9 @@ class CapabilityLimits:
     # go to the artifact store and the result keeps a reference.
     inline_max_bytes: int = 65_536
     vision_max_image_bytes: int = 4 * MIB
+    # Whether an image may be given by URL. The provider fetches it: a self-hosted one
+    # fetches from inside your network, which a task author should not be able to aim.
+    vision_image_urls: bool = True
     allowed_hosts: frozenset[str] = frozenset()
     integration_timeout_seconds: float = 30.0
     integration_max_response_bytes: int = MIB

@@ -126,6 +126,13 @@ async def _ask(
 def image_input(image: ImagePayload, limits: CapabilityLimits) -> ImageInput:
     """The image for the provider; inline data must decode and fit the size limit."""
     if image.url is not None:
+        if not limits.vision_image_urls:
+            raise NonRetryableError(
+                "payload.image.url: image URLs are turned off here (VISION_IMAGE_URLS);"
+                " send the image as base64",
+                code="BadPayload",
+            )
+        # The provider fetches it, within the provider's own size limit.
         return ImageInput(url=image.url, media_type=image.media_type or "image/png")
     encoded = image.base64 or ""
     where = "payload.image.base64"
