@@ -45,6 +45,16 @@ def spawn_worker(
     )
 
 
+async def wait_for_log(path: Path, event: str, *, count: int, within: float = 30) -> None:
+    """Until `event` appears `count` times in the JSON log at `path`."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count(f'"event": "{event}"') >= count:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"{event} not logged {count} times in {within}s")
+
+
 def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> str:
     if process.poll() is None:
         process.send_signal(sig)
@@ -73,7 +83,6 @@ async def test_several_worker_processes_never_run_a_task_twice(
 ) -> None:
     records = tmp_path / "records"
     records.mkdir()
-    ids = await enqueue("test.record", count=3000)
     workers = [
         spawn_worker(
             database_url,
@@ -89,6 +98,10 @@ async def test_several_worker_processes_never_run_a_task_twice(
         for n in range(3)
     ]
     try:
+        # Tasks go in once all three are up: a worker that starts late would find the
+        # others had drained everything, and the race would prove nothing.
+        await wait_for_log(tmp_path / "logs" / "worker.log", "worker_started", count=3)
+        ids = await enqueue("test.record", count=3000)
         await wait_for_status(conn, ids, {"Succeeded"}, within=120)
     finally:
         outputs = [stop(w) for w in workers]
