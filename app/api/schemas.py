@@ -244,7 +244,11 @@ class ArtifactBody(Output):
     name: str | None
     content_type: str
     size_bytes: int | None
+    # Where the artifact is kept: an http(s) link, or the store's own URI
+    # (artifact://…), which only this API can open; fetch content_url instead.
     uri: str | None
+    # This API's address for the content, whatever the artifact is stored in.
+    content_url: str
     created_at: datetime
 
 

@@ -300,7 +300,13 @@ async def artifacts(task_id: uuid.UUID) -> ArtifactList:
     """The task's outputs; fetch one to get its content."""
     await load_task(task_id)
     rows = await deps().queries.artifacts(task_id)
-    return ArtifactList(items=[ArtifactBody.model_validate(r) for r in rows])
+    base = f"/api/v1/tasks/{task_id}/artifacts"
+    return ArtifactList(
+        items=[
+            ArtifactBody.model_validate({**row, "content_url": f"{base}/{row['id']}"})
+            for row in rows
+        ]
+    )
 
 
 # Content written by a handler (maybe by a model): never let a browser run it here.

@@ -62,6 +62,7 @@ async def test_a_stored_artifact_is_listed_and_served_with_its_content_type(
         len(PDF),
         "application/pdf",
     )
+    assert listed["contentUrl"] == f"/api/v1/tasks/{task_id}/artifacts/{artifact_id}"
     assert response.status_code == 200
     assert response.content == PDF
     assert response.headers["content-type"] == "application/pdf"
