@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.allow_list import allow_list_key, allow_list_keys
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
@@ -119,8 +121,9 @@ class Settings(BaseSettings):
     # Images by URL are fetched by the provider; turn them off when it is self-hosted
     # inside your network (it would fetch whatever internal URL a task names).
     vision_image_urls: bool = True
-    # ExternalIntegration: the only hosts it may call (comma-separated host or host:port;
-    # empty refuses every call), its timeout, and the largest response it reads.
+    # ExternalIntegration: the only hosts it may call (comma-separated; `host` or
+    # `host:port` allow https only, `http://host[:port]` plain http to that host and
+    # port; empty refuses every call), its timeout, and the largest response it reads.
     integration_allowed_hosts: str = ""
     integration_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     integration_max_response_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
@@ -161,9 +164,14 @@ class Settings(BaseSettings):
     @field_validator("integration_allowed_hosts")
     @classmethod
     def _allowed_hosts(cls, value: str) -> str:
-        for host in _split_hosts(value):
-            if not re.fullmatch(r"[a-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9a-f:]+\](:[0-9]{1,5})?", host):
-                raise ValueError(f"{host!r} is not a host or host:port")
+        problems = []
+        for entry in _split_hosts(value):
+            try:
+                allow_list_key(entry)
+            except ValueError as error:
+                problems.append(redact_url(str(error)))
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @field_validator("log_level")
@@ -206,7 +214,8 @@ class Settings(BaseSettings):
 
     @property
     def allowed_integration_hosts(self) -> frozenset[str]:
-        return frozenset(_split_hosts(self.integration_allowed_hosts))
+        """The allow-list as keys: "https://api.example.com:443", "http://127.0.0.1:8080"."""
+        return allow_list_keys(_split_hosts(self.integration_allowed_hosts))
 
     @property
     def demo_tasks(self) -> bool:
@@ -214,7 +223,7 @@ class Settings(BaseSettings):
 
 
 def _split_hosts(value: str) -> list[str]:
-    return [host.strip().lower() for host in value.split(",") if host.strip()]
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
 
 
 def _has_default_credentials(url: str) -> bool:

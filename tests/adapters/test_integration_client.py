@@ -124,7 +124,8 @@ def server() -> Iterator[LoopbackServer]:
 
 
 def allowed(server: LoopbackServer) -> frozenset[str]:
-    return frozenset({f"127.0.0.1:{server.server_address[1]}"})
+    # The loopback server speaks plain http, which a bare host:port entry would refuse.
+    return frozenset({f"http://127.0.0.1:{server.server_address[1]}"})
 
 
 @pytest.fixture
@@ -207,7 +208,7 @@ async def test_a_host_nobody_listens_on_is_unreachable_and_retryable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    http = HttpxIntegrationClient(frozenset({f"127.0.0.1:{port}"}), 1.0, MAX_BYTES)
+    http = HttpxIntegrationClient(frozenset({f"http://127.0.0.1:{port}"}), 1.0, MAX_BYTES)
     try:
         with pytest.raises(RetryableError) as caught:
             await http.request("GET", f"http://127.0.0.1:{port}/", headers={}, timeout=1)
@@ -221,6 +222,8 @@ async def test_a_host_nobody_listens_on_is_unreachable_and_retryable() -> None:
     [
         ("http://localhost:{port}/json", "HostNotAllowed"),
         ("http://127.0.0.1:{other}/json", "HostNotAllowed"),
+        # An http:// entry allows plain http to that port, not https to it.
+        ("https://127.0.0.1:{port}/json", "HostNotAllowed"),
         # Parsers disagree on this one; whatever httpx makes of it, no request is sent.
         ("http://127.0.0.1:{port}\\@evil.test/json", None),
         ("http://user:pw@127.0.0.1:{port}/json", "BadPayload"),
@@ -236,6 +239,25 @@ async def test_the_client_itself_refuses_hosts_outside_its_allow_list(
         await client.request("GET", url, headers={}, timeout=2)
     if code is not None:
         assert caught.value.code == code
+    assert server.seen == []
+
+
+async def test_a_host_listed_without_http_is_not_called_over_plain_http(
+    server: LoopbackServer,
+) -> None:
+    port = server.server_address[1]
+    http = HttpxIntegrationClient(frozenset({f"127.0.0.1:{port}"}), 1.0, MAX_BYTES)
+    try:
+        with pytest.raises(NonRetryableError) as caught:
+            await http.request(
+                "POST", f"{server.base}/echo", headers={"Authorization": "Bearer t0ken"}, timeout=1
+            )
+    finally:
+        await http.aclose()
+    assert caught.value.code == "HostNotAllowed"
+    assert str(caught.value) == (
+        f"http://127.0.0.1:{port} is not allowed: only https is listed for 127.0.0.1"
+    )
     assert server.seen == []
 
 

@@ -7,6 +7,7 @@ integration URLs, classification answers, detection JSON, rankings.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from app.application.capabilities.payloads import (
     parse_payload,
 )
 from app.application.capabilities.vision import image_input, parse_detection
+from app.domain.allow_list import allow_list_key
 from app.domain.errors import NonRetryableError, RetryableError
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(100)
@@ -241,7 +243,20 @@ def test_integration_requests_are_checked(payload: Any, message: str) -> None:
     assert refusal(IntegrationPayload, payload).startswith(message)
 
 
-ALLOWED = frozenset({"api.example.com", "127.0.0.1:8080", "[::1]:9000"})
+ALLOWED = CapabilityLimits(
+    allowed_hosts=frozenset(
+        {
+            "api.example.com",
+            "secure.example.com:8443",
+            "https://Explicit.example.com",
+            "http://127.0.0.1:8080",
+            "http://hooks.example.com",
+            "[::1]:9000",
+            "http://[::1]:9001",
+            "[2001:DB8::1]",
+        }
+    )
+).allowed_hosts
 
 
 @pytest.mark.parametrize(
@@ -249,9 +264,15 @@ ALLOWED = frozenset({"api.example.com", "127.0.0.1:8080", "[::1]:9000"})
     [
         ("https://api.example.com/v1?q=1", "api.example.com"),
         ("https://API.example.com:443/", "api.example.com"),
-        ("http://api.example.com:80/", "api.example.com"),
+        ("https://secure.example.com:8443/", "secure.example.com:8443"),
+        ("https://explicit.example.com/", "explicit.example.com"),
         ("http://127.0.0.1:8080/hook", "127.0.0.1:8080"),
-        ("http://[::1]:9000/", "[::1]:9000"),
+        ("http://hooks.example.com/", "hooks.example.com"),
+        ("http://hooks.example.com:80/", "hooks.example.com"),
+        ("https://[::1]:9000/", "[::1]:9000"),
+        ("https://[0:0:0:0:0:0:0:1]:9000/", "[0:0:0:0:0:0:0:1]:9000"),
+        ("https://[2001:db8::1]/", "[2001:db8::1]"),
+        ("http://[::1]:9001/", "[::1]:9001"),
     ],
 )
 def test_allowed_hosts_pass(url: str, key: str) -> None:
@@ -261,10 +282,17 @@ def test_allowed_hosts_pass(url: str, key: str) -> None:
 @pytest.mark.parametrize(
     ("url", "code", "message"),
     [
-        ("https://evil.example.com/", "HostNotAllowed", "host 'evil.example.com' is not"),
-        ("https://api.example.com:8443/", "HostNotAllowed", "host 'api.example.com:8443'"),
-        ("http://127.0.0.1/", "HostNotAllowed", "host '127.0.0.1' is not"),
-        ("http://evil.test#@api.example.com/", "HostNotAllowed", "host 'evil.test' is not"),
+        ("https://evil.example.com/", "HostNotAllowed", "https://evil.example.com is not in"),
+        ("https://api.example.com:8443/", "HostNotAllowed", "https://api.example.com:8443 is"),
+        ("https://secure.example.com/", "HostNotAllowed", "https://secure.example.com is not in"),
+        ("http://127.0.0.1/", "HostNotAllowed", "http://127.0.0.1 is not in the allowed"),
+        ("https://127.0.0.1:8080/", "HostNotAllowed", "https://127.0.0.1:8080 is not in"),
+        ("https://hooks.example.com/", "HostNotAllowed", "https://hooks.example.com is not in"),
+        ("http://hooks.example.com:8080/", "HostNotAllowed", "http://hooks.example.com:8080 is"),
+        ("http://[::1]:9002/", "HostNotAllowed", "http://[::1]:9002 is not in the allowed"),
+        # [::1] has an http:// entry (port 9001), so it is not an https-only host.
+        ("http://[::1]:9000/", "HostNotAllowed", "http://[::1]:9000 is not in the allowed"),
+        ("http://evil.test#@api.example.com/", "HostNotAllowed", "http://evil.test is not in"),
         ("ftp://api.example.com/", "BadPayload", "must be an http:// or https:// URL"),
         ("https://u:p@api.example.com/", "BadPayload", "must not carry a user name"),
         ("http://api.example.com\\@evil.test/", "BadPayload", "must not carry a user name"),
@@ -272,11 +300,73 @@ def test_allowed_hosts_pass(url: str, key: str) -> None:
         ("http://api.example.com:99999/", "BadPayload", "is not a valid URL"),
     ],
 )
-def test_other_targets_are_refused_naming_the_host(url: str, code: str, message: str) -> None:
+def test_other_targets_are_refused_naming_the_origin(url: str, code: str, message: str) -> None:
     with pytest.raises(NonRetryableError) as caught:
         check_url(url, ALLOWED)
     assert caught.value.code == code
     assert str(caught.value).startswith(f"payload.request.url: {message}")
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://api.example.com/v1", "api.example.com"),
+        ("http://api.example.com:443/", "api.example.com"),
+        ("http://secure.example.com:8443/", "secure.example.com"),
+        ("http://explicit.example.com/", "explicit.example.com"),
+        ("http://[2001:db8:0::1]/", "[2001:db8::1]"),
+    ],
+)
+def test_a_host_listed_by_name_is_never_called_over_plain_http(url: str, host: str) -> None:
+    with pytest.raises(NonRetryableError) as caught:
+        check_url(url, ALLOWED)
+    assert caught.value.code == "HostNotAllowed"
+    origin = url.split("/")[2]
+    assert str(caught.value) == (
+        f"payload.request.url: http://{origin} is not allowed: only https is listed for {host}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ("api.example.com", "https://api.example.com:443"),
+        (" API.Example.com:8443 ", "https://api.example.com:8443"),
+        ("https://api.example.com", "https://api.example.com:443"),
+        ("HTTPS://api.example.com:443", "https://api.example.com:443"),
+        ("http://127.0.0.1", "http://127.0.0.1:80"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("[::1]", "https://[::1]:443"),
+        ("[0:0:0:0:0:0:0:1]:9000", "https://[::1]:9000"),
+        ("http://[::FFFF:7f00:1]:8080", "http://[::ffff:7f00:1]:8080"),
+        ("https://[::1]:8443", "https://[::1]:8443"),
+    ],
+)
+def test_allow_list_entries_become_keys_that_are_entries_too(entry: str, key: str) -> None:
+    assert allow_list_key(entry) == key
+    assert allow_list_key(key) == key
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ("ftp://api.example.com", "only http:// and https:// entries are allowed"),
+        ("https://api.example.com/v1", "an entry is a host and port, with no path"),
+        ("api.example.com/", "an entry is a host and port, with no path"),
+        ("http://api.example.com?x=1", "an entry is a host and port, with no path"),
+        ("http://user@api.example.com", "an entry is a host and port, with no path"),
+        ("api.example.com:99999", "is not host, host:port, https://host[:port] or http://"),
+        ("api.example.com:0", "is not host, host:port, https://host[:port] or http://"),
+        ("http://", "is not host, host:port, https://host[:port] or http://"),
+        ("::1", "is not host, host:port, https://host[:port] or http://"),
+        ("[1.2.3.4]", "[1.2.3.4] is not an IPv6 address"),
+        ("[::1::2]:80", "[::1::2] is not an IPv6 address"),
+    ],
+)
+def test_a_bad_allow_list_entry_is_refused_by_name(entry: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=r"^" + re.escape(repr(entry))) as caught:
+        CapabilityLimits(allowed_hosts=frozenset({entry}))
+    assert reason in str(caught.value)
 
 
 @pytest.mark.parametrize(

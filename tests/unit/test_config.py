@@ -20,6 +20,7 @@ SETTINGS_VARS = [
     "DB_POOL_MAX_SIZE",
     "DEMO_TASKS_ENABLED",
     "LOG_CONSOLE",
+    "INTEGRATION_ALLOWED_HOSTS",
 ]
 
 
@@ -95,6 +96,54 @@ def test_pool_bounds_must_be_ordered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_POOL_MAX_SIZE", "5")
     with pytest.raises(ConfigError, match="DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE"):
         load_settings()
+
+
+def test_integration_hosts_are_https_only_unless_an_entry_says_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "INTEGRATION_ALLOWED_HOSTS",
+        "API.example.com, hooks.example.com:8443, https://[::1]:9000,"
+        "http://127.0.0.1:8080, http://legacy.example.com",
+    )
+    settings = load_settings()
+    assert settings.allowed_integration_hosts == {
+        "https://api.example.com:443",
+        "https://hooks.example.com:8443",
+        "https://[::1]:9000",
+        "http://127.0.0.1:8080",
+        "http://legacy.example.com:80",
+    }
+    # The setting itself stays the string it was given.
+    assert settings.integration_allowed_hosts.startswith("API.example.com, ")
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ("ftp://files.example.com", "only http:// and https:// entries are allowed"),
+        ("https://api.example.com/v1", "an entry is a host and port, with no path, query or user"),
+        ("http://u@api.example.com", "an entry is a host and port, with no path, query or user"),
+        ("api.example.com:70000", "is not host, host:port, https://host[:port] or http://host"),
+        ("[::1::2]:8080", "[::1::2] is not an IPv6 address"),
+    ],
+)
+def test_a_bad_integration_host_is_reported_naming_the_entry(
+    monkeypatch: pytest.MonkeyPatch, entry: str, reason: str
+) -> None:
+    monkeypatch.setenv("INTEGRATION_ALLOWED_HOSTS", f"api.example.com, {entry}")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert f"INTEGRATION_ALLOWED_HOSTS: {entry!r}" in str(raised.value)
+    assert reason in str(raised.value)
+
+
+def test_a_password_in_an_integration_host_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTEGRATION_ALLOWED_HOSTS", "https://hook:hunter2-secret@api.example.com")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "INTEGRATION_ALLOWED_HOSTS: 'https://hook:***@api.example.com': " in str(raised.value)
+    assert "hunter2-secret" not in str(raised.value)
 
 
 def test_production_with_explicit_settings_starts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -291,7 +291,8 @@ async def test_a_vision_image_over_the_size_limit_fails_before_any_call(
 async def test_an_integration_to_a_host_off_the_allow_list_is_refused(
     ai_worker: Any, enqueue: Enqueue, conn: Any, fake_openai: FakeOpenAI
 ) -> None:
-    allowed = fake_openai.base_url.split("/")[2]  # 127.0.0.1:PORT
+    # The fake speaks plain http, which only an http:// entry allows.
+    allowed = "http://" + fake_openai.base_url.split("/")[2]  # http://127.0.0.1:PORT
     await ai_worker(integration_allowed_hosts=allowed)
     refused_id, allowed_id = [
         (

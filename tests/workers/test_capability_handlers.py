@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+import pytest
 from structlog.testing import capture_logs
 
 from app.application.ai import ChatRequest
@@ -465,25 +466,31 @@ async def test_rule_engine_reports_the_matching_rules(
     }
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://internal.example.com/admin", "https://internal.example.com is not in the"),
+        # Listed by name means https only: the Authorization header never goes in clear.
+        ("http://api.example.com/orders", "http://api.example.com is not allowed: only https"),
+    ],
+)
 async def test_an_integration_to_a_host_not_allowed_is_refused_before_any_call(
-    conn: Conn, enqueue: Enqueue, start_worker: StartWorker
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker, url: str, message: str
 ) -> None:
     kit = Kit(limits=CapabilityLimits(allowed_hosts=frozenset({"api.example.com"})))
-    payload = {"request": {"method": "POST", "url": "https://internal.example.com/admin"}}
+    request = {"method": "POST", "url": url, "headers": {"Authorization": "Bearer t0ken"}}
     task_id = await run(
         kit,
         enqueue,
         start_worker,
         conn,
         CapabilityType.EXTERNAL_INTEGRATION,
-        payload,
+        {"request": request},
         until={"DeadLetter"},
     )
     [attempt] = await usage_of(conn, task_id)
     assert attempt[:2] == ("Failed", "HostNotAllowed")
-    assert await last_error(conn, task_id) == (
-        "payload.request.url: host 'internal.example.com' is not in the allowed hosts"
-    )
+    assert (await last_error(conn, task_id)).startswith(f"payload.request.url: {message}")
     assert kit.integration.calls == []
 
 

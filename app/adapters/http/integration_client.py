@@ -18,14 +18,23 @@ from typing import Any
 
 import httpx
 
-from app.application.capabilities.integration import IntegrationResponse, host_allowed, host_key
+from app.application.capabilities.integration import (
+    IntegrationResponse,
+    allow_list_refusal,
+    host_key,
+)
+from app.domain.allow_list import allow_list_keys
 from app.domain.errors import NonRetryableError, RetryableError
 
 USER_AGENT = "assistente-tasks"
 
 
 class HttpxIntegrationClient:
-    """HTTP calls for ExternalIntegration tasks, to `allowed_hosts` only."""
+    """HTTP calls for ExternalIntegration tasks, to `allowed_hosts` only.
+
+    `allowed_hosts` are allow-list entries or keys (see CapabilityLimits): a bare
+    host is https-only; plain http needs an "http://host[:port]" entry.
+    """
 
     def __init__(
         self,
@@ -34,7 +43,7 @@ class HttpxIntegrationClient:
         max_response_bytes: int,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._allowed = frozenset(host.lower() for host in allowed_hosts)
+        self._allowed = allow_list_keys(allowed_hosts)
         self._timeout = timeout
         self._max_bytes = max_response_bytes
         self._client = httpx.AsyncClient(
@@ -114,11 +123,12 @@ class HttpxIntegrationClient:
             raise NonRetryableError("only http:// and https:// URLs are called", code="BadPayload")
         if parsed.userinfo:
             raise NonRetryableError("a URL must not carry credentials", code="BadPayload")
-        if not host_allowed(host, parsed.port, parsed.scheme, self._allowed):
-            key = host_key(host, parsed.port, parsed.scheme)
-            raise NonRetryableError(
-                f"host {key!r} is not in the allowed hosts", code="HostNotAllowed"
-            )
+        try:
+            refusal = allow_list_refusal(parsed.scheme, host, parsed.port, self._allowed)
+        except ValueError:
+            raise NonRetryableError("the URL is not valid", code="BadPayload") from None
+        if refusal is not None:
+            raise NonRetryableError(refusal, code="HostNotAllowed")
         return host_key(host, parsed.port, parsed.scheme)
 
     async def _read(self, response: httpx.Response, what: str) -> bytes:

@@ -1,9 +1,11 @@
 """ExternalIntegration: one HTTP call to an allowed host, and the IntegrationClient port.
 
-The allow-list is an application rule, checked here before the port is called, and
-checked again by the adapter on the URL as its own HTTP library parses it (two
-parsers must both agree before a request leaves). Error messages name the method,
-the host and the status, never the path or query (they may carry secrets).
+The allow-list (its grammar is in limits.py) is https-only unless an entry names
+http:// itself, so a task's credentials never cross the network in clear text to a
+host listed by name. It is an application rule, checked here before the port is
+called, and checked again by the adapter on the URL as its own HTTP library parses
+it (two parsers must both agree before a request leaves). Error messages name the
+method, the host and the status, never the path or query (they may carry secrets).
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from app.application.capabilities.limits import CapabilityLimits
 from app.application.capabilities.outputs import save_text
 from app.application.capabilities.payloads import IntegrationPayload, parse_payload
 from app.application.context import TaskContext
+from app.domain.allow_list import DEFAULT_PORTS, target_key
 from app.domain.errors import NonRetryableError, RetryableError
 from app.domain.retry import retry_after_from_headers
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 _IPV6_CHARS = frozenset("0123456789abcdef:.")
 
@@ -70,25 +72,42 @@ class IntegrationClient(Protocol):
 
 
 def host_key(host: str, port: int | None, scheme: str) -> str:
-    """The allow-list spelling of a target: "host", or "host:port" for a non-default port."""
+    """How messages name a target: "host", or "host:port" for a port not the scheme's default."""
     shown = f"[{host}]" if ":" in host else host
     if port is None or port == DEFAULT_PORTS.get(scheme):
         return shown
     return f"{shown}:{port}"
 
 
-def host_allowed(host: str, port: int | None, scheme: str, allowed: frozenset[str]) -> bool:
-    """Whether the allow-list has this host: bare for the scheme's default port, else host:port."""
-    key = host_key(host, port, scheme)
+def allow_list_refusal(
+    scheme: str, host: str, port: int | None, allowed: frozenset[str]
+) -> str | None:
+    """Why `allowed` refuses this target, or None when its key is there.
+
+    `allowed` holds keys, as CapabilityLimits keeps them. ValueError when `host`
+    looks like an IPv6 address (it has a colon) and is not one.
+    """
+    key = target_key(scheme, host, port)
     if key in allowed:
-        return True
-    # "example.com:443" written out in full allows https://example.com too.
-    default = DEFAULT_PORTS.get(scheme)
-    return (port is None or port == default) and f"{key}:{default}" in allowed
+        return None
+    origin = f"{scheme}://{host_key(host, port, scheme)}"
+    listed = _key_host(key)
+    schemes = {other.partition("://")[0] for other in allowed if _key_host(other) == listed}
+    if scheme == "http" and schemes == {"https"}:
+        # Worth its own words: the host is listed, but only for https.
+        return f"{origin} is not allowed: only https is listed for {listed}"
+    return f"{origin} is not in the allowed hosts"
+
+
+def _key_host(key: str) -> str:
+    return key.partition("://")[2].rpartition(":")[0]
 
 
 def check_url(url: str, allowed: frozenset[str], where: str = "payload.request.url") -> str:
-    """The target's host key if `url` may be called; NonRetryableError otherwise."""
+    """The target's host key if `url` may be called; NonRetryableError otherwise.
+
+    `allowed` holds allow-list keys (CapabilityLimits.allowed_hosts).
+    """
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -103,18 +122,19 @@ def check_url(url: str, allowed: frozenset[str], where: str = "payload.request.u
         )
     host = (parts.hostname or "").lower()
     ipv6 = parts.netloc.startswith("[")
-    if not host or not set(host) <= (_IPV6_CHARS if ipv6 else _HOST_CHARS):
+    try:
+        if not host or not set(host) <= (_IPV6_CHARS if ipv6 else _HOST_CHARS):
+            raise ValueError(host)
+        refusal = allow_list_refusal(scheme, host, port, allowed)
+    except ValueError:
         raise NonRetryableError(
             f"{where}: the host must be a name, an IP address or [IPv6] in ASCII "
             "(internationalised names in their xn-- form)",
             code="BadPayload",
-        )
-    key = host_key(host, port, scheme)
-    if not host_allowed(host, port, scheme, frozenset(entry.lower() for entry in allowed)):
-        raise NonRetryableError(
-            f"{where}: host {key!r} is not in the allowed hosts", code="HostNotAllowed"
-        )
-    return key
+        ) from None
+    if refusal is not None:
+        raise NonRetryableError(f"{where}: {refusal}", code="HostNotAllowed")
+    return host_key(host, port, scheme)
 
 
 async def call_integration(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.domain.allow_list import allow_list_keys
+
 MIB = 1_048_576
 
 
@@ -11,9 +13,11 @@ MIB = 1_048_576
 class CapabilityLimits:
     """Sizes and counts a task's payload and outputs must stay within.
 
-    `allowed_hosts` are the only hosts ExternalIntegration may call: "host" allows the
-    scheme's default port only, "host:port" that port ("[::1]:8080" for IPv6). Empty
-    refuses every call.
+    `allowed_hosts` are the only targets ExternalIntegration may call, as allow-list
+    entries (see app.domain.allow_list): "api.example.com" allows https on port 443
+    only, "http://127.0.0.1:8080" plain http on that port. They are kept as keys
+    (`allow_list_keys`), and an entry that is none of the forms raises ValueError.
+    Empty refuses every call.
     """
 
     # Text outputs up to this size (UTF-8 bytes) are stored in Postgres; larger ones
@@ -31,3 +35,7 @@ class CapabilityLimits:
     embedding_max_candidates: int = 2048
     rule_max_count: int = 1000
     rule_max_depth: int = 16
+
+    def __post_init__(self) -> None:
+        # Frozen: the keys replace the entries once, before anyone reads them.
+        object.__setattr__(self, "allowed_hosts", allow_list_keys(self.allowed_hosts))
