@@ -31,6 +31,7 @@ from app.application.execution import Executors, RunningAttempt, StopReason, run
 from app.application.handlers import HandlerRegistry
 from app.application.ports import FinishedAttempt, LeasedTask, LeaseStore, TaskSignals
 from app.domain import outcome as outcomes
+from app.domain.batch_ahead import BatchAhead
 from app.domain.retry import RetryPolicy
 
 log = structlog.get_logger("app.worker")
@@ -47,15 +48,6 @@ MAX_WRITE_TRIES = 5
 # one-row statements into a few batches (a few ms is nothing next to an AI call).
 CLAIM_COALESCE_SECONDS = 0.002
 FINISH_COALESCE_SECONDS = 0.002
-# Tasks are "long" once they take this on average (or one runs this long), and "short"
-# again below half of it. Short tasks are worth claiming ahead, as many as the worker
-# gets through in AHEAD_SECONDS (at least `concurrency`, at most MAX_PREFETCH), so a
-# claim's round trip never leaves slots idle.
-SHORT_TASK_SECONDS = 0.05
-AHEAD_SECONDS = 0.02
-MAX_PREFETCH = 100
-# Weight of the newest duration in the running average.
-DURATION_SMOOTHING = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +65,8 @@ class WorkerConfig:
     progress_interval: float = 0.5
     # Burst: exit once nothing is due and nothing runs (scripts, CI jobs, benchmarks).
     burst: bool = False
-    # Tasks leased ahead of free slots. None: adaptive, about AHEAD_SECONDS of work while
-    # tasks are short (see SHORT_TASK_SECONDS), none while they are long. 0: never.
+    # Tasks leased ahead of free slots. None: adaptive (app.domain.batch_ahead), about
+    # 20 ms of work while tasks are short, none while they are long. 0: never.
     prefetch: int | None = None
 
     @property
@@ -126,8 +118,7 @@ class Worker:
         # Leased ahead of a free slot; started in order as slots free.
         self._ready: collections.deque[LeasedTask] = collections.deque()
         self._claiming = True
-        self._average_seconds: float | None = None
-        self._tasks_are_short = False
+        self._ahead = BatchAhead(config.concurrency, config.prefetch)
         self._unwritten: dict[int, PendingOutcome] = {}
         self._work_signal = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -223,36 +214,10 @@ class Worker:
 
     def _room(self) -> int:
         """How many tasks to claim now: free slots, plus the batch held ahead."""
-        return self.config.concurrency + self._prefetch() - len(self._running) - len(self._ready)
-
-    def _prefetch(self) -> int:
-        if self.config.prefetch is not None:
-            return self.config.prefetch
-        average = self._average_seconds
-        if average is None or not self._tasks_are_short:
-            return 0
-        concurrency = self.config.concurrency
-        ahead = int(concurrency * AHEAD_SECONDS / max(average, 1e-6))
-        return min(MAX_PREFETCH, max(concurrency, ahead))
+        return self.config.concurrency + self._ahead.size() - len(self._running) - len(self._ready)
 
     def _observe_duration(self, seconds: float, *, still_running: bool = False) -> None:
-        """Fold a task's duration into the running average; a task still running counts
-        at once (its time so far is a lower bound), so long work shows before it ends."""
-        average = self._average_seconds
-        if still_running:
-            if average is not None and seconds <= average:
-                return
-            self._average_seconds = seconds
-        else:
-            self._average_seconds = (
-                seconds if average is None else average + DURATION_SMOOTHING * (seconds - average)
-            )
-        was_short = self._tasks_are_short
-        if self._average_seconds >= SHORT_TASK_SECONDS:
-            self._tasks_are_short = False
-        elif self._average_seconds < SHORT_TASK_SECONDS / 2:
-            self._tasks_are_short = True
-        if was_short and not self._tasks_are_short:
+        if self._ahead.observe(seconds, still_running=still_running):
             self._hand_back_held()
 
     def _fill_slots(self) -> None:
@@ -458,7 +423,7 @@ class Worker:
         if not self._ready or not self._running:
             return
         elapsed = time.monotonic() - min(r.started for r in self._running.values())
-        if elapsed >= SHORT_TASK_SECONDS:
+        if self._ahead.is_long(elapsed):
             self._observe_duration(elapsed, still_running=True)
 
     async def _flush_progress(self) -> None:
