@@ -29,6 +29,7 @@ import structlog
 from app.application.context import TaskContext
 from app.application.execution import Executors, RunningAttempt, StopReason, run_attempt
 from app.application.handlers import HandlerRegistry
+from app.application.outcome_writer import ERROR_BACKOFF_MAX, ERROR_BACKOFF_START, OutcomeWriter
 from app.application.ports import FinishedAttempt, LeasedTask, LeaseStore, TaskSignals
 from app.domain import outcome as outcomes
 from app.domain.batch_ahead import BatchAhead
@@ -36,18 +37,11 @@ from app.domain.retry import RetryPolicy
 
 log = structlog.get_logger("app.worker")
 
-# After a database error, wait this long (doubling, capped) before trying again.
-ERROR_BACKOFF_START = 0.2
-ERROR_BACKOFF_MAX = 5.0
 # On shutdown, how long to keep trying to write the last outcomes.
 FINAL_FLUSH_SECONDS = 15.0
-# An outcome the database refuses this many times on its own is given up (the lease
-# then runs out and the task is retried elsewhere), so it cannot block the others.
-MAX_WRITE_TRIES = 5
 # Short tasks end in waves; waiting this long for the rest of a wave turns many
 # one-row statements into a few batches (a few ms is nothing next to an AI call).
 CLAIM_COALESCE_SECONDS = 0.002
-FINISH_COALESCE_SECONDS = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +66,6 @@ class WorkerConfig:
     @property
     def heartbeat_interval(self) -> float:
         return self.lease_seconds / 3
-
-
-@dataclass(slots=True)
-class PendingOutcome:
-    """An outcome waiting to be written, and how often writing it failed."""
-
-    finished: FinishedAttempt
-    task: LeasedTask
-    failures: int = 0
-
-    def log_fields(self) -> dict[str, str | None]:
-        return {
-            "task_id": str(self.task.id),
-            "tenant_id": str(self.task.tenant_id),
-            "trace_id": self.task.trace_id,
-        }
 
 
 class Worker:
@@ -119,12 +97,15 @@ class Worker:
         self._ready: collections.deque[LeasedTask] = collections.deque()
         self._claiming = True
         self._ahead = BatchAhead(config.concurrency, config.prefetch)
-        self._unwritten: dict[int, PendingOutcome] = {}
+        self._outcomes = OutcomeWriter(
+            store,
+            config.worker_id,
+            batch_hint=max(1, config.concurrency // 2),
+            on_retry_scheduled=self._remember_retry,
+        )
         self._work_signal = asyncio.Event()
         self._slot_freed = asyncio.Event()
-        self._finished_signal = asyncio.Event()
         self._next_retry_at: float | None = None
-        self.completed = 0
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -140,7 +121,7 @@ class Worker:
             asyncio.create_task(self._keep_loop()),
         ]
         closing = asyncio.Event()
-        flusher = asyncio.create_task(self._finish_loop(closing))
+        flusher = asyncio.create_task(self._outcomes.run(closing))
         try:
             await self._claim_loop(stop)
             await self._drain()
@@ -148,11 +129,11 @@ class Worker:
             # Let the flusher write every outcome; if the database stays away, give up
             # after a while: those tasks run again once their leases run out.
             closing.set()
-            self._finished_signal.set()
+            self._outcomes.wake()
             try:
                 await asyncio.wait_for(flusher, timeout=FINAL_FLUSH_SECONDS)
             except TimeoutError:
-                log.error("outcomes_not_written", count=len(self._unwritten))
+                log.error("outcomes_not_written", count=len(self._outcomes))
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -326,8 +307,7 @@ class Worker:
         self._queue_outcome(finished, running.task)
 
     def _queue_outcome(self, finished: FinishedAttempt, task: LeasedTask) -> None:
-        self._unwritten[finished.attempt_id] = PendingOutcome(finished, task)
-        self._finished_signal.set()
+        self._outcomes.add(finished, task)
 
     def _remember_retry(self, delay: float) -> None:
         due = time.monotonic() + delay
@@ -335,69 +315,6 @@ class Worker:
             self._next_retry_at = due
             # An idle claim loop is asleep until its poll: wake it to sleep until this.
             self._work_signal.set()
-
-    # -- finishing ------------------------------------------------------------------
-
-    async def _finish_loop(self, closing: asyncio.Event) -> None:
-        backoff = ERROR_BACKOFF_START
-        while True:
-            await self._finished_signal.wait()
-            if len(self._unwritten) < self._claim_batch and not closing.is_set():
-                await asyncio.sleep(FINISH_COALESCE_SECONDS)
-            self._finished_signal.clear()
-            while self._unwritten:
-                if await self._write_outcomes(list(self._unwritten.values())):
-                    backoff = ERROR_BACKOFF_START
-                    continue
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, ERROR_BACKOFF_MAX)
-            if closing.is_set():
-                return
-
-    async def _write_outcomes(self, batch: list[PendingOutcome]) -> bool:
-        """Write a batch; on failure write its members one by one. False if any failed."""
-        try:
-            applied = await self._store.finish_attempts(
-                self.config.worker_id, [p.finished for p in batch]
-            )
-        except Exception as error:
-            if len(batch) > 1:
-                results = [await self._write_outcomes([pending]) for pending in batch]
-                return all(results)
-            [pending] = batch
-            pending.failures += 1
-            log.error(
-                "finish_failed",
-                error_type=type(error).__name__,
-                tries=pending.failures,
-                **pending.log_fields(),
-            )
-            if pending.failures >= MAX_WRITE_TRIES:
-                self._unwritten.pop(pending.finished.attempt_id, None)
-                log.error(
-                    "outcome_abandoned",
-                    **pending.log_fields(),
-                    **pending.finished.usage.log_fields(),
-                )
-            return False
-        for pending in batch:
-            attempt_id = pending.finished.attempt_id
-            self._unwritten.pop(attempt_id, None)
-            if attempt_id in applied:
-                self.completed += 1
-                delay = pending.finished.outcome.retry_delay
-                if delay is not None:
-                    # Counted from now, after the write: never before the retry's
-                    # scheduled_at, which the database set from its own clock.
-                    self._remember_retry(delay)
-            else:
-                log.warning(
-                    "stale_outcome_discarded",
-                    attempt_id=attempt_id,
-                    **pending.log_fields(),
-                    **pending.finished.usage.log_fields(),
-                )
-        return True
 
     # -- keeping leases -------------------------------------------------------------
 
@@ -437,7 +354,7 @@ class Worker:
         leases = [(r.task.id, r.task.attempt_id) for r in running]
         leases += [(task.id, task.attempt_id) for task in ready]
         # Outcomes not yet written still need their lease, or they would be rescued.
-        leases += [(p.finished.task_id, p.finished.attempt_id) for p in self._unwritten.values()]
+        leases += self._outcomes.leases()
         if not leases:
             return
         renewed = await self._store.extend_leases(leases, self.config.lease_seconds)
@@ -483,6 +400,11 @@ class Worker:
                 trace_id=running.task.trace_id,
             )
             running.interrupt(StopReason.CANCEL_REQUESTED)
+
+    @property
+    def completed(self) -> int:
+        """Outcomes this worker wrote."""
+        return self._outcomes.written
 
     @property
     def running_count(self) -> int:
