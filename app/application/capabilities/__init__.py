@@ -15,6 +15,8 @@ outputs in the artifact store.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from app.application.ai import AiClient
@@ -53,56 +55,26 @@ def capability_handlers(
 ) -> HandlerRegistry:
     """A registry with one async handler per CapabilityType, bound to these ports."""
     registry = HandlerRegistry()
-
-    async def llm_generation(ctx: TaskContext) -> dict[str, Any]:
-        return await generate_text(
-            ctx,
-            capability=CapabilityType.LLM_GENERATION,
-            ai=ai,
-            prices=prices,
-            artifacts=artifacts,
-            limits=limits,
-        )
-
-    async def llm_reasoning(ctx: TaskContext) -> dict[str, Any]:
-        return await generate_text(
-            ctx,
-            capability=CapabilityType.LLM_REASONING,
-            ai=ai,
-            prices=prices,
-            artifacts=artifacts,
-            limits=limits,
-        )
-
-    async def llm_classification(ctx: TaskContext) -> dict[str, Any]:
-        return await classify_text(ctx, ai=ai, prices=prices, limits=limits)
-
-    async def vision_ocr(ctx: TaskContext) -> dict[str, Any]:
-        return await read_text(ctx, ai=ai, prices=prices, artifacts=artifacts, limits=limits)
-
-    async def vision_object_detection(ctx: TaskContext) -> dict[str, Any]:
-        return await detect_objects(ctx, ai=ai, prices=prices, limits=limits)
-
-    async def embedding_search(ctx: TaskContext) -> dict[str, Any]:
-        return await search_embeddings(ctx, ai=ai, prices=prices, limits=limits)
-
-    async def rule_engine(ctx: TaskContext) -> dict[str, Any]:
-        return await evaluate_rules(ctx, limits=limits)
-
-    async def external_integration(ctx: TaskContext) -> dict[str, Any]:
-        return await call_integration(
-            ctx, integration=integration, artifacts=artifacts, limits=limits
-        )
-
-    handlers = {
-        CapabilityType.LLM_GENERATION: llm_generation,
-        CapabilityType.LLM_REASONING: llm_reasoning,
-        CapabilityType.LLM_CLASSIFICATION: llm_classification,
-        CapabilityType.VISION_OCR: vision_ocr,
-        CapabilityType.VISION_OBJECT_DETECTION: vision_object_detection,
-        CapabilityType.EMBEDDING_SEARCH: embedding_search,
-        CapabilityType.RULE_ENGINE: rule_engine,
-        CapabilityType.EXTERNAL_INTEGRATION: external_integration,
+    generate = partial(generate_text, ai=ai, prices=prices, artifacts=artifacts, limits=limits)
+    handlers: dict[CapabilityType, Callable[[TaskContext], Awaitable[dict[str, Any]]]] = {
+        CapabilityType.LLM_GENERATION: partial(generate, capability=CapabilityType.LLM_GENERATION),
+        CapabilityType.LLM_REASONING: partial(generate, capability=CapabilityType.LLM_REASONING),
+        CapabilityType.LLM_CLASSIFICATION: partial(
+            classify_text, ai=ai, prices=prices, limits=limits
+        ),
+        CapabilityType.VISION_OCR: partial(
+            read_text, ai=ai, prices=prices, artifacts=artifacts, limits=limits
+        ),
+        CapabilityType.VISION_OBJECT_DETECTION: partial(
+            detect_objects, ai=ai, prices=prices, limits=limits
+        ),
+        CapabilityType.EMBEDDING_SEARCH: partial(
+            search_embeddings, ai=ai, prices=prices, limits=limits
+        ),
+        CapabilityType.RULE_ENGINE: partial(evaluate_rules, limits=limits),
+        CapabilityType.EXTERNAL_INTEGRATION: partial(
+            call_integration, integration=integration, artifacts=artifacts, limits=limits
+        ),
     }
     for capability, handler in handlers.items():
         registry.register_capability(capability, handler)
