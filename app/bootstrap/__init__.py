@@ -244,7 +244,9 @@ def build_worker(
     handlers = HandlerRegistry()
     if registry is not None:
         handlers.include(registry)
-    capabilities, closers = build_capability_handlers(settings)
+    # One store: handlers write large outputs to it, maintenance deletes pruned ones.
+    artifacts = LocalArtifactStore(settings.artifact_dir)
+    capabilities, closers = build_capability_handlers(settings, artifacts)
     handlers.include(capabilities)  # a capability handler of `registry` comes first
     if settings.demo_tasks:
         for task_type in demo_handlers:
@@ -277,7 +279,7 @@ def build_worker(
             retention_seconds=settings.retention_days * 86_400,
             dead_letter_retention_seconds=settings.dead_letter_retention_days * 86_400,
         ),
-        artifacts=LocalArtifactStore(settings.artifact_dir),
+        artifacts=artifacts,
     )
     return WorkerProcess(services, worker, maintenance, closers)
 

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from app.adapters.ai import OpenAICompatibleClient, SimulatedAiClient, capability_models
-from app.adapters.artifacts.local import LocalArtifactStore
 from app.adapters.http.integration_client import HttpxIntegrationClient
 from app.application.ai import AiClient
+from app.application.artifact_store import ArtifactStore
 from app.application.capabilities import CapabilityLimits, capability_handlers
 from app.application.handlers import HandlerRegistry
 from app.config import AiProvider, ConfigError, Settings
@@ -69,7 +69,9 @@ def load_prices(settings: Settings) -> PriceTable:
         raise ConfigError(f"AI_PRICING_FILE {settings.ai_pricing_file}: {error}") from error
 
 
-def build_capability_handlers(settings: Settings) -> tuple[HandlerRegistry, list[Closer]]:
+def build_capability_handlers(
+    settings: Settings, artifacts: ArtifactStore
+) -> tuple[HandlerRegistry, list[Closer]]:
     """The built-in handler of every CapabilityType, and what closes their clients."""
     ai = build_ai_client(settings)
     integration = HttpxIntegrationClient(
@@ -89,7 +91,7 @@ def build_capability_handlers(settings: Settings) -> tuple[HandlerRegistry, list
         ai=ai,
         prices=load_prices(settings),
         integration=integration,
-        artifacts=LocalArtifactStore(settings.artifact_dir),
+        artifacts=artifacts,
         limits=limits,
     )
     return registry, [ai.aclose, integration.aclose]
