@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
+
+from app.application.context import TaskContext
 
 AnyConn = psycopg.AsyncConnection[Any]
 
@@ -48,3 +51,22 @@ def leased(worker: str = "worker-1", seconds: int = 30, attempt_id: int = 1) -> 
         "attempt_id": attempt_id,
         "attempt_count": 1,
     }
+
+
+def bare_context(payload: Mapping[str, Any] | None = None, **overrides: Any) -> TaskContext:
+    """A TaskContext with no lease store, for code that reads the payload and counts
+    usage or progress but writes nothing."""
+    fields: dict[str, Any] = {
+        "task_id": uuid.uuid4(),
+        "tenant_id": uuid.uuid4(),
+        "task_type": "t",
+        "payload": payload or {},
+        "attempt": 1,
+        "max_attempts": 3,
+        "attempt_id": 7,
+        "trace_id": None,
+        "correlation_id": None,
+        "store": None,
+        **overrides,
+    }
+    return TaskContext(**fields)

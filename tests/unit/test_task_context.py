@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from app.application.context import TaskCancelled, TaskContext
+from tests.factories import bare_context
 
 
 def context() -> TaskContext:
-    return TaskContext(
-        task_id=uuid.uuid4(),
-        tenant_id=uuid.uuid4(),
-        task_type="t",
-        payload={},
-        attempt=1,
-        max_attempts=3,
-        attempt_id=7,
-        trace_id=None,
-        correlation_id=None,
-        store=None,  # type: ignore[arg-type]  # not touched by these tests
-    )
+    return bare_context()
 
 
 def test_updates_coalesce_into_the_latest_values() -> None:

@@ -11,9 +11,9 @@ from structlog.testing import capture_logs
 from app.application.ai import ChatRequest
 from app.application.capabilities import CapabilityLimits
 from app.application.capabilities.usage import charge
-from app.application.context import TaskContext
 from app.domain.enums import CapabilityType
 from app.domain.pricing import PriceTable
+from tests.factories import bare_context
 from tests.fakes import FakeAiClient, chat_result
 from tests.workers.capability_kit import Conn, Kit, outputs_of, result_of, run, usage_of
 from tests.workers.conftest import Enqueue, StartWorker, wait_for_status
@@ -73,18 +73,7 @@ async def test_a_model_without_a_price_is_recorded_with_a_null_cost(
 
 
 def test_an_unknown_model_price_is_warned_once_per_model() -> None:
-    ctx = TaskContext(
-        task_id=uuid.uuid4(),
-        tenant_id=uuid.uuid4(),
-        task_type="t",
-        payload={},
-        attempt=1,
-        max_attempts=1,
-        attempt_id=1,
-        trace_id=None,
-        correlation_id=None,
-        store=None,  # type: ignore[arg-type]  # charging writes nothing
-    )
+    ctx = bare_context()
     model = f"unpriced-{uuid.uuid4().hex[:8]}"
     with capture_logs() as logs:
         for _ in range(3):

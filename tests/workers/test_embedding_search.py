@@ -6,7 +6,6 @@ batches of EMBEDDING_BATCH_SIZE texts, scored as each batch arrives.
 
 from __future__ import annotations
 
-import json
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -15,13 +14,15 @@ import psycopg
 import pytest
 
 from app.application.ai import EmbeddingRequest, EmbeddingResult
-from app.application.capabilities import CapabilityLimits, capability_handlers
+from app.application.capabilities import CapabilityLimits
 from app.application.capabilities.embedding import EMBEDDING_BATCH_SIZE, search_embeddings
-from app.application.context import TaskCancelled, TaskContext
+from app.application.context import TaskCancelled
 from app.domain.enums import CapabilityType
 from app.domain.pricing import PriceTable
-from tests.fakes import FakeAiClient, FakeArtifactStore, FakeIntegrationClient
-from tests.workers.conftest import Enqueue, StartWorker, wait_for_status
+from tests.factories import bare_context
+from tests.fakes import FakeAiClient
+from tests.workers.capability_kit import Kit, result_of, run
+from tests.workers.conftest import Enqueue, StartWorker
 
 Conn = psycopg.AsyncConnection[Any]
 QUERY = "refund policy"
@@ -64,23 +65,11 @@ async def run_search(
     until: str = "Succeeded",
     **fields: Any,
 ) -> uuid.UUID:
-    """Enqueue one Embedding_Search task, run it on a worker, wait until it is `until`."""
-    [task_id] = await enqueue(
-        "customer.task",
-        payload=payload,
-        capability_type=CapabilityType.EMBEDDING_SEARCH,
-        **fields,
+    """Run one Embedding_Search task on a worker until it is `until`."""
+    capability = CapabilityType.EMBEDDING_SEARCH
+    return await run(
+        Kit(ai=ai), enqueue, start_worker, conn, capability, payload, until={until}, **fields
     )
-    registry = capability_handlers(
-        ai=ai,
-        prices=PriceTable.defaults(),
-        integration=FakeIntegrationClient(),
-        artifacts=FakeArtifactStore(),
-        limits=CapabilityLimits(),
-    )
-    await start_worker(registry)
-    await wait_for_status(conn, [task_id], {until})
-    return task_id
 
 
 async def test_many_candidates_are_embedded_in_batches_and_ranked_across_them(
@@ -96,11 +85,7 @@ async def test_many_candidates_are_embedded_in_batches_and_ranked_across_them(
     sent = [text for request in ai.embed_requests for text in request.texts]
     assert sent == [QUERY, *CANDIDATES]
 
-    cursor = await conn.execute(
-        "SELECT content FROM task_artifacts WHERE task_id = %s AND kind = 'result'", (task_id,)
-    )
-    [(content,)] = await cursor.fetchall()
-    result = json.loads(content)
+    result = await result_of(conn, task_id)
     assert result["model"] == "text-embedding-3-small"
     assert [(r["index"], r["text"]) for r in result["results"]] == [
         (599, "candidate 599"),
@@ -146,18 +131,7 @@ async def test_a_batch_answered_with_too_few_vectors_fails_the_task_and_is_charg
 
 
 async def test_a_cancel_stops_the_search_before_the_next_batch() -> None:
-    ctx = TaskContext(
-        task_id=uuid.uuid4(),
-        tenant_id=uuid.uuid4(),
-        task_type="t",
-        payload={"query": QUERY, "candidates": CANDIDATES},
-        attempt=1,
-        max_attempts=1,
-        attempt_id=1,
-        trace_id=None,
-        correlation_id=None,
-        store=None,  # type: ignore[arg-type]  # the search writes nothing
-    )
+    ctx = bare_context({"query": QUERY, "candidates": CANDIDATES})
 
     class CancellingAiClient(FakeAiClient):
         async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
