@@ -27,8 +27,9 @@ WITH candidate AS (
               t.attempt_count, t.max_attempts, t.timeout_seconds, t.retry_policy, t.trace_id,
               t.correlation_id, t.version, t.priority, t.scheduled_at, t.locked_by
 ), events AS (
-    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
-    SELECT id, tenant_id, version, 'TaskRunning', 'Running', trace_id,
+    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
+                             detail)
+    SELECT id, tenant_id, version, 'TaskRunning', 'Running', trace_id, attempt_count,
            jsonb_build_object('attemptNo', attempt_count, 'workerId', locked_by)
       FROM leased
 )
@@ -74,7 +75,7 @@ WITH outcome AS (
        -- so it is the whole guard; a status filter here led the planner to read every lease.
        AND t.attempt_id = o.attempt_id
     RETURNING t.id, t.tenant_id, t.version, t.trace_id, t.status, t.scheduled_at,
-              t.attempt_started_at,
+              t.attempt_started_at, t.attempt_count,
               -- a released attempt was given back above; its number is the one before
               t.attempt_count + (o.attempt_status = 'Released')::integer AS attempt_no,
               o.attempt_id AS ended_attempt_id, o.task_status AS reported_status,
@@ -94,10 +95,11 @@ WITH outcome AS (
       FROM finished
      WHERE result IS NOT NULL
 ), events AS (
-    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
+    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
+                             detail)
     SELECT id, tenant_id, version,
            CASE WHEN status <> reported_status THEN 'TaskCancelled' ELSE event_type END,
-           status, trace_id,
+           status, trace_id, attempt_count,
            jsonb_strip_nulls(jsonb_build_object(
                'attemptStatus', attempt_status,
                'retryAt', CASE WHEN status = 'Failed' THEN scheduled_at END,
@@ -133,10 +135,11 @@ WITH progress AS (
       FROM progress p
      WHERE t.id = p.task_id
        AND t.attempt_id = p.attempt_id  -- set only while leased: the whole guard
-    RETURNING t.id, t.tenant_id, t.version, t.trace_id, t.progress, t.state
+    RETURNING t.id, t.tenant_id, t.version, t.trace_id, t.progress, t.state, t.attempt_count
 )
-INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
-SELECT id, tenant_id, version, 'TaskProgressed', 'Running', trace_id,
+INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
+                         detail)
+SELECT id, tenant_id, version, 'TaskProgressed', 'Running', trace_id, attempt_count,
        jsonb_strip_nulls(jsonb_build_object('progress', progress, 'state', state))
   FROM updated;
 

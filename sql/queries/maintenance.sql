@@ -38,7 +38,8 @@ WITH expired AS (
            updated_at = now()
       FROM expired e
      WHERE t.id = e.id
-    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, e.attempt_id AS lost_attempt_id,
+    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count,
+              e.attempt_id AS lost_attempt_id,
               e.locked_by AS lost_worker, e.attempt_count AS attempt_no,
               e.attempt_started_at
 ), attempts AS (
@@ -48,12 +49,13 @@ WITH expired AS (
            now(), 'LeaseExpired', 'worker ' || lost_worker || ' stopped renewing its lease'
       FROM rescued
 ), events AS (
-    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
+    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
+                             detail)
     SELECT id, tenant_id, version,
            CASE status WHEN 'Cancelled' THEN 'TaskCancelled'
                        WHEN 'DeadLetter' THEN 'TaskDeadLettered'
                        ELSE 'TaskFailed' END,
-           status, trace_id,
+           status, trace_id, attempt_count,
            jsonb_build_object('attemptStatus', 'Lost', 'errorCode', 'LeaseExpired',
                               'workerId', lost_worker)
       FROM rescued

@@ -11,7 +11,7 @@ SELECT pg_advisory_unlock(hashtext('assistente.relay'));
 UPDATE pgmq.q_outbox SET vt = clock_timestamp() WHERE vt > clock_timestamp();
 
 -- name: outbox_read
--- The next batch, oldest first, hidden for `vt_seconds`: only each task's oldest pending event, so a task's events leave in order whatever happened to earlier batches.
+-- The next batch, oldest first, hidden for `vt_seconds`: only each task's oldest pending event, so a task's events leave in order whatever happened to earlier batches. Each message as published (pointers expanded from task_events; NULL if its event was pruned).
 WITH candidate AS (
     SELECT q.msg_id
       FROM pgmq.q_outbox q
@@ -30,7 +30,8 @@ UPDATE pgmq.q_outbox m
        last_read_at = clock_timestamp()
   FROM candidate c
  WHERE m.msg_id = c.msg_id
-RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.message, m.headers;
+RETURNING m.msg_id, m.read_ct, m.enqueued_at, outbox_message_content(m.message) AS message,
+          m.headers;
 
 -- name: outbox_archive
 -- Mark events as published (RabbitMQ confirmed them).

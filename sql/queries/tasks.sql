@@ -24,8 +24,9 @@ WITH input AS (
               cancel_requested_at, correlation_id, trace_id, version, created_at, updated_at,
               started_at, finished_at
 ), events AS (
-    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
-    SELECT id, tenant_id, version, 'TaskQueued', status, trace_id,
+    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
+                             detail)
+    SELECT id, tenant_id, version, 'TaskQueued', status, trace_id, attempt_count,
            jsonb_build_object('scheduledAt', scheduled_at, 'priority', priority)
       FROM inserted
 )
@@ -66,12 +67,12 @@ WITH updated AS (
        AND t.tenant_id = %(tenant_id)s
        AND t.status IN ('Created', 'Queued', 'Failed', 'Reserved', 'Running')
        AND t.cancel_requested_at IS NULL
-    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id
+    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count
 ), events AS (
-    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id)
+    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt)
     SELECT id, tenant_id, version,
            CASE WHEN status = 'Cancelled' THEN 'TaskCancelled' ELSE 'TaskCancelRequested' END,
-           status, trace_id
+           status, trace_id, attempt_count
       FROM updated
 )
 SELECT id, status FROM updated;
@@ -140,10 +141,11 @@ WITH requeued AS (
      WHERE id = %(id)s
        AND tenant_id = %(tenant_id)s
        AND status IN ('DeadLetter', 'Failed')
-    RETURNING id, tenant_id, version, status, trace_id
+    RETURNING id, tenant_id, version, status, trace_id, attempt_count
 ), events AS (
-    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, detail)
-    SELECT id, tenant_id, version, 'TaskRequeued', status, trace_id,
+    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
+                             detail)
+    SELECT id, tenant_id, version, 'TaskRequeued', status, trace_id, attempt_count,
            jsonb_build_object('requestedBy', %(requested_by)s::text)
       FROM requeued
 )

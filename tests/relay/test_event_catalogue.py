@@ -59,7 +59,7 @@ async def test_every_event_type_in_the_outbox_matches_its_schema(
     ).run_once()
     await requeue_task(tenant, flaky, requested_by="ops", tasks=services.tasks)
 
-    cursor = await conn.execute("SELECT message FROM pgmq.q_outbox ORDER BY msg_id")
+    cursor = await conn.execute("SELECT content FROM outbox_messages ORDER BY id")
     messages = [row[0] for row in await cursor.fetchall()]
     seen = set()
     for message in messages:

@@ -9,6 +9,7 @@ from typing import Any
 import pika
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from app.application.relay import BrokerUnavailable, Relay
 from app.bootstrap import Services
@@ -225,3 +226,50 @@ async def test_a_down_broker_is_logged_once_not_per_message(
         await running
     states = [entry for entry in logs if entry["event"] == "relay_state"]
     assert [s["state"] for s in states] == ["publishing", "broker_unavailable"]
+
+
+async def test_an_outbox_message_points_at_its_event_instead_of_copying_it(
+    conn: Conn, enqueue: Enqueue
+) -> None:
+    [task_id] = await enqueue("demo.noop")
+    cursor = await conn.execute(
+        "SELECT q.message, e.id FROM pgmq.q_outbox q JOIN task_events e ON e.task_id = %s",
+        (task_id,),
+    )
+    [(message, event_id)] = await cursor.fetchall()
+    assert message == {"taskId": str(task_id), "event": event_id}
+
+
+async def test_a_message_written_in_full_before_pointers_is_published_as_it_is(
+    conn: Conn, relay: Relay, bind: Any, tenant: uuid.UUID
+) -> None:
+    consumer = bind("task.#")
+    body = {
+        "eventId": str(uuid.uuid4()),
+        "eventType": "TaskQueued",
+        "taskId": str(uuid.uuid4()),
+        "tenantId": str(tenant),
+        "sequence": 1,
+        "status": "Queued",
+    }
+    await conn.execute(
+        "INSERT INTO pgmq.q_outbox (vt, message) VALUES (clock_timestamp(), %s)", (Jsonb(body),)
+    )
+    assert await drain(relay) == 1
+    [(props, received)] = consumer.take(2, timeout=3)
+    assert received == body
+    assert props.message_id == body["eventId"]
+
+
+async def test_a_message_whose_event_was_pruned_is_set_aside_not_published(
+    conn: Conn, enqueue: Enqueue, relay: Relay, bind: Any
+) -> None:
+    consumer = bind("task.#")
+    gone, kept = await enqueue("demo.noop", count=2)
+    await conn.execute("DELETE FROM task_events WHERE task_id = %s", (gone,))
+    assert await drain(relay) == 1
+    assert [body["taskId"] for _, body in consumer.take(3, timeout=3)] == [str(kept)]
+    row = await (
+        await conn.execute("SELECT status, error FROM outbox_messages WHERE task_id = %s", (gone,))
+    ).fetchone()
+    assert row == ("SetAside", "its event was pruned before it was published")

@@ -53,7 +53,8 @@ async def test_an_enqueued_task_is_queued_with_its_event_and_outbox_message(
     assert task is not None
     assert (task.status, task.priority, task.version) == (TaskStatus.QUEUED, 5, 1)
     assert task.capability_type is CapabilityType.LLM_GENERATION
-    cursor = await conn.execute("SELECT message FROM pgmq.q_outbox")
+    # The outbox holds a pointer to the event; what the relay publishes is its content.
+    cursor = await conn.execute("SELECT content FROM outbox_messages")
     [(message,)] = await cursor.fetchall()
     assert message["eventType"] == "TaskQueued"
     assert message["taskId"] == str(result.task_id)

@@ -11,6 +11,8 @@ from app.adapters.postgres.leadership import AdvisoryLeadership
 from app.adapters.postgres.queries import query
 from app.application.relay import OutboxMessage
 
+EVENT_GONE = "its event was pruned before it was published"
+
 
 class PgOutbox:
     """Outbox over a psycopg pool; the active-relay lock on a session of its own."""
@@ -35,6 +37,10 @@ class PgOutbox:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query("outbox_read"), {"limit": limit, "vt_seconds": vt_seconds})
             rows = await cur.fetchall()
+        # A pointer whose event was pruned before it was published has nothing to say.
+        for row in rows:
+            if row["message"] is None:
+                await self.set_aside(row["msg_id"], EVENT_GONE)
         return [
             OutboxMessage(
                 row["msg_id"],
@@ -44,6 +50,7 @@ class PgOutbox:
                 refusals=int((row["headers"] or {}).get("refusals", 0)),
             )
             for row in sorted(rows, key=lambda r: r["msg_id"])
+            if row["message"] is not None
         ]
 
     async def archive(self, ids: Sequence[int]) -> None:
