@@ -12,6 +12,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -277,3 +278,137 @@ def machine_description() -> dict[str, Any]:
 
 def fmt_rate(value: float) -> str:
     return f"{value:,.0f}"
+
+
+# -- CPU over the timed window ---------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def _matching_pids(needles: Sequence[str]) -> list[int]:
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if any(needle in cmdline for needle in needles):
+            pids.append(int(entry.name))
+    return pids
+
+
+class CpuSampler:
+    """Samples the CPU time of the Postgres backends serving one database (found by
+    their process title, which names the database) and of any other processes named,
+    so the CPU a contender costs the server can be cut to its timed window."""
+
+    def __init__(self, database: str, *, also: Sequence[str] = (), interval: float = 0.02):
+        self._needles = [f" {database} ", *also]
+        self._interval = interval
+        self._samples: list[tuple[float, dict[int, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        pids: list[int] = []
+        refreshed = 0.0
+        while not self._stop.is_set():
+            now = time.time()
+            if now - refreshed > 0.1:
+                pids = _matching_pids(self._needles)
+                refreshed = now
+            sample = {pid: cpu for pid in pids if (cpu := _cpu_seconds(pid)) is not None}
+            self._samples.append((now, sample))
+            self._stop.wait(self._interval)
+
+    def window(self, first: float, end: float) -> float:
+        """CPU seconds the sampled processes used between two wall-clock instants."""
+        before: dict[int, float] = {}
+        after: dict[int, float] = {}
+        for at, sample in self._samples:
+            for pid, cpu in sample.items():
+                if at <= first:
+                    before[pid] = cpu
+                if at <= end:
+                    after[pid] = cpu
+        # A process first seen inside the window counts from zero: it started there.
+        return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+# -- what a contender child shares -----------------------------------------------------
+
+
+def parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
+    """`--set key=value` pairs, numbers as numbers."""
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        value: Any = raw
+        for kind in (int, float):
+            try:
+                value = kind(raw)
+                break
+            except ValueError:
+                continue
+        settings[key.strip()] = value
+    return settings
+
+
+@dataclass(slots=True)
+class StatementSizes:
+    """How many tasks each claim (or finish) statement carried, in a contender child."""
+
+    statements: int = 0
+    items: int = 0
+    largest: int = 0
+
+    def add(self, items: int) -> None:
+        if items:
+            self.statements += 1
+            self.items += items
+            self.largest = max(self.largest, items)
+
+    def as_dict(self) -> dict[str, float]:
+        mean = self.items / self.statements if self.statements else 0.0
+        return {"statements": self.statements, "mean": round(mean, 1), "max": self.largest}
+
+
+@dataclass(slots=True)
+class TimedWindow:
+    """Wall clock and this process's CPU at the first handler call and at the end."""
+
+    first: float | None = None
+    cpu_first: float | None = None
+
+    def started(self) -> None:
+        if self.first is None:
+            self.first, self.cpu_first = time.time(), time.process_time()
+
+    def result(self, **extra: Any) -> dict[str, Any]:
+        end, cpu_end = time.time(), time.process_time()
+        return {
+            "first": self.first if self.first is not None else end,
+            "end": end,
+            "cpu_first": self.cpu_first if self.cpu_first is not None else cpu_end,
+            "cpu_end": cpu_end,
+            "peak_rss_mb": high_water_mb(),
+            **extra,
+        }

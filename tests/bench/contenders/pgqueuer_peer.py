@@ -1,5 +1,18 @@
-"""PGQueuer on no-op jobs, in its fastest documented setup (asyncpg on uvloop, as its
-own CLI runs). `--seconds` serves that long instead of draining (pickup latency)."""
+"""PGQueuer on no-op jobs, on uvloop with asyncpg as its own CLI runs it.
+
+Settings (`--set key=value`), each from PGQueuer's own documentation:
+- `batch_size` (default 10, QueueManager.run's default): jobs dequeued per statement.
+  docs/guides/performance-tuning.md, "Batch Size": "Increase `batch_size` when jobs
+  are short-lived (< 1 s)". The bench sweeps it.
+- `driver`: `connection` (one asyncpg connection, `AsyncpgDriver`, what its
+  QueueManager examples use) or `pool` (`AsyncpgPoolDriver`, which the same guide
+  suggests "for high-throughput deployments").
+- Table tuning: `install` applies `Queries.optimize_autovacuum()`, which is what
+  `pgq autovac` runs (docs/guides/performance-tuning.md, "Database Tuning"; the
+  production checklist), as our own migrations tune our tables.
+- Durability stays `durable` (its default): logged tables, as ours are.
+`--seconds` serves that long instead of draining (pickup latency).
+"""
 
 from __future__ import annotations
 
@@ -8,24 +21,27 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import psycopg
 import uvloop
 from pgqueuer import QueueManager
-from pgqueuer.db import PsycopgDriver
+from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, PsycopgDriver
 from pgqueuer.models import Job
 from pgqueuer.queries import Queries
 from pgqueuer.types import QueueExecutionMode
 
-from tests.bench.harness import high_water_mb
+from tests.bench.harness import StatementSizes, TimedWindow, parse_sets
 
 ENTRYPOINT = "bench_noop"
 
 
 async def install(dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await Queries(PsycopgDriver(conn)).install()
+        queries = Queries(PsycopgDriver(conn))
+        await queries.install()
+        await queries.optimize_autovacuum()
 
 
 async def enqueue(dsn: str, n: int, chunk: int = 1000) -> None:
@@ -55,53 +71,107 @@ class Enqueuer:
         return str(job_id)
 
 
-async def work(dsn: str, concurrency: int, *, seconds: float | None, record: Path | None) -> dict:
-    first: list[float] = []
+def count_statements(queries: Queries) -> tuple[StatementSizes, StatementSizes]:
+    """Wrap this Queries' dequeue and log_jobs to count the jobs each statement carries."""
+    claims, finishes = StatementSizes(), StatementSizes()
+    dequeue, log_jobs = queries.dequeue, queries.log_jobs
+
+    async def counted_dequeue(*args: Any, **kwargs: Any) -> Any:
+        jobs = await dequeue(*args, **kwargs)
+        claims.add(len(jobs))
+        return jobs
+
+    async def counted_log_jobs(job_status: Any) -> None:
+        finishes.add(len(job_status))
+        await log_jobs(job_status)
+
+    queries.dequeue = counted_dequeue  # type: ignore[method-assign]
+    queries.log_jobs = counted_log_jobs  # type: ignore[method-assign]
+    return claims, finishes
+
+
+async def work(
+    dsn: str,
+    concurrency: int,
+    settings: dict[str, Any],
+    *,
+    seconds: float | None,
+    record: Path | None,
+) -> dict[str, Any]:
+    batch_size = int(settings.get("batch_size", 10))
+    driver_kind = settings.get("driver", "connection")
+    window = TimedWindow()
     starts: list[tuple[int, float]] = []
-    conn = await asyncpg.connect(dsn)
+    if driver_kind == "pool":
+        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=max(2, concurrency // 2))
+        driver: Any = AsyncpgPoolDriver(pool)
+        closing: Any = pool
+    else:
+        conn = await asyncpg.connect(dsn)
+        driver, closing = AsyncpgDriver(conn), conn
     try:
-        manager = QueueManager(Queries.from_asyncpg_connection(conn))
+        queries = Queries(driver)
+        claims, finishes = count_statements(queries)
+        manager = QueueManager(queries)
 
         @manager.entrypoint(ENTRYPOINT)
         async def noop(job: Job) -> None:
-            now = time.time()
-            if not first:
-                first.append(now)
+            window.started()
             if record is not None:
-                starts.append((job.id, now))
+                starts.append((job.id, time.time()))
 
         if seconds is None:
-            await manager.run(batch_size=concurrency, mode=QueueExecutionMode.drain)
+            await manager.run(batch_size=batch_size, mode=QueueExecutionMode.drain)
         else:
             asyncio.get_running_loop().call_later(seconds, manager.shutdown.set)
             if record is not None:
                 record.with_suffix(".ready").touch()
-            await manager.run(batch_size=concurrency)
+            await manager.run(batch_size=batch_size)
     finally:
-        await conn.close()
-    end = time.time()
+        await closing.close()
     if record is not None:
         record.write_text("".join(f"{job_id} {at}\n" for job_id, at in starts))
-    return {"first": first[0] if first else end, "end": end, "peak_rss_mb": high_water_mb()}
+    return window.result(
+        claims=claims.as_dict(),
+        finishes=finishes.as_dict(),
+        settings={"batch_size": batch_size, "driver": driver_kind, "autovac": True},
+    )
 
 
 def verify(dsn: str, n: int) -> str | None:
+    """Every job left the queue and was logged successful exactly once."""
     with psycopg.connect(dsn) as conn:
         left = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()[0]  # type: ignore[index]
-        done = conn.execute(  # type: ignore[index]
-            "SELECT count(*) FROM pgqueuer_log WHERE status = 'successful'"
+        wrong = conn.execute(  # type: ignore[index]
+            "SELECT count(*) FROM (SELECT job_id FROM pgqueuer_log WHERE status = 'successful'"
+            " GROUP BY job_id HAVING count(*) <> 1) AS w"
         ).fetchone()[0]
-    return None if (left, done) == (0, n) else f"{left} jobs left, {done} logged successful of {n}"
+        done = conn.execute(  # type: ignore[index]
+            "SELECT count(DISTINCT job_id) FROM pgqueuer_log WHERE status = 'successful'"
+        ).fetchone()[0]
+    if (left, done, wrong) == (0, n, 0):
+        return None
+    return f"{left} jobs left, {done} of {n} logged successful, {wrong} logged more than once"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--tasks", type=int, default=None)
+    parser.add_argument("--set", action="append", default=[], dest="sets")
     parser.add_argument("--seconds", type=float, default=None, help="serve this long")
     parser.add_argument("--record", type=Path, default=None)
     args = parser.parse_args()
-    result = uvloop.run(work(args.dsn, args.concurrency, seconds=args.seconds, record=args.record))
+    result = uvloop.run(
+        work(
+            args.dsn,
+            args.concurrency,
+            parse_sets(args.sets),
+            seconds=args.seconds,
+            record=args.record,
+        )
+    )
     print(json.dumps(result))
 
 
