@@ -1,12 +1,13 @@
 """The outbox relay: every task event reaches RabbitMQ at least once, each task's in order.
 
-One relay is active at a time (an advisory lock; others wait to take over). A
-read returns only each task's oldest pending event, so a task's events leave in
-the order their transactions committed whatever happened to earlier batches (a
-refused or unconfirmed event holds back its own task only). A batch is published
-with publisher confirms; only what the broker confirmed is archived, so a relay
-killed between publish and archive publishes those events again on restart (same
-message id: consumers dedupe).
+One relay is active at a time (an advisory lock; others wait to take over). It reads
+outbox messages oldest first; each holds the events one statement wrote. Their
+events go out with publisher confirms, in waves that carry each task at most once
+(app.domain.outbox_delivery), so an event the broker refuses holds back only its own
+task: it and the task's later events move into held messages, which leave in order
+per task. Only what the broker confirmed is archived, so a relay killed between
+publish and archive publishes those events again on restart (same message id:
+consumers dedupe).
 """
 
 from __future__ import annotations
@@ -14,29 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
 
+from app.domain.outbox_delivery import Delivery, Hold, OutboxEvent, OutboxMessage, Settlement
+
 log = structlog.get_logger("app.relay")
 
-
-@dataclass(frozen=True, slots=True)
-class OutboxMessage:
-    """One pending event as stored in the outbox."""
-
-    id: int
-    reads: int
-    enqueued_at: datetime
-    body: Mapping[str, Any]
-    refusals: int = 0
-
-    @property
-    def task_id(self) -> str:
-        return str(self.body.get("taskId", ""))
+EVENT_GONE = "its event was pruned before it was published"
 
 
 @dataclass(slots=True)
@@ -69,10 +58,17 @@ class Outbox(Protocol):
         ...
 
     async def read(self, limit: int, vt_seconds: int) -> list[OutboxMessage]:
-        """The oldest pending messages, hidden from other readers for `vt_seconds`."""
+        """The oldest pending messages with their events, hidden from other readers for
+        `vt_seconds`; a held message only while it is its task's oldest."""
         ...
 
-    async def archive(self, ids: Sequence[int]) -> None: ...
+    async def settle(
+        self, archive: Sequence[int], holds: Sequence[Hold], refusal_delay: float
+    ) -> dict[int, int]:
+        """In one transaction: move `holds` into held messages of their own, in order (a
+        refused one counted once and hidden for `refusal_delay` seconds), and archive
+        the messages in `archive`. Returns the new held message id of each event id."""
+        ...
 
     async def release(self, ids: Sequence[int]) -> None:
         """Make messages visible again now."""
@@ -94,8 +90,9 @@ class Outbox(Protocol):
 class EventPublisher(Protocol):
     """The broker side: publish with confirms."""
 
-    async def publish(self, messages: Sequence[OutboxMessage]) -> PublishResult:
-        """Publish in order; raise BrokerUnavailable if the broker cannot be reached."""
+    async def publish(self, events: Sequence[OutboxEvent]) -> PublishResult:
+        """Publish in order, answering by event id; raise BrokerUnavailable if the
+        broker cannot be reached."""
         ...
 
     async def close(self) -> None: ...
@@ -103,7 +100,8 @@ class EventPublisher(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RelayConfig:
-    batch_size: int = 1000
+    # Messages per read; each holds the events of one statement (one to a few hundred).
+    batch_size: int = 100
     # Longer than the worst publish (connect + confirms), so no batch is read twice at once.
     vt_seconds: int = 60
     idle_seconds: float = 0.1
@@ -135,56 +133,64 @@ class Relay:
 
     async def run_once(self) -> RelayCounts:
         """Read one batch, publish it and record the outcome; raises BrokerUnavailable."""
-        counts = RelayCounts()
-        published = await self._publish_next()
-        if published is not None:
-            await self._settle(*published, counts)
-        return counts
+        delivery = await self._publish_next()
+        if delivery is None:
+            return RelayCounts()
+        return await self._settle(delivery.settlement())
 
-    async def _publish_next(self) -> tuple[PublishResult, list[OutboxMessage]] | None:
-        """Read one batch and publish it; None when nothing is waiting."""
-        batch = await self._outbox.read(self.config.batch_size, self.config.vt_seconds)
-        if not batch:
+    async def _publish_next(self) -> Delivery | None:
+        """Read one batch and publish its events, wave by wave; None when nothing waits.
+        If the broker goes away, what is known is settled, the rest released, and
+        BrokerUnavailable raised."""
+        messages = await self._outbox.read(self.config.batch_size, self.config.vt_seconds)
+        if not messages:
             return None
-        try:
-            result = await self._publisher.publish(batch)
-        except BrokerUnavailable as error:
-            # A snapshot: late confirms must not change what we archive or release.
-            partial = PublishResult(list(error.result.confirmed), dict(error.result.refused))
-            await self._settle(partial, batch, RelayCounts())
-            settled = set(partial.confirmed) | set(partial.refused)
-            await self._outbox.release([m.id for m in batch if m.id not in settled])
-            raise
-        return result, batch
+        delivery = Delivery(messages)
+        while wave := delivery.next_wave():
+            try:
+                result = await self._publisher.publish(wave)
+            except BrokerUnavailable as error:
+                # A snapshot: late confirms must not change what we archive or release.
+                delivery.record(list(error.result.confirmed), dict(error.result.refused))
+                await self._settle(delivery.settlement())
+                raise
+            delivery.record(result.confirmed, result.refused)
+        return delivery
 
-    async def _settle_new(
-        self, result: PublishResult, batch: Sequence[OutboxMessage]
-    ) -> RelayCounts:
-        counts = RelayCounts()
-        await self._settle(result, batch, counts)
-        return counts
-
-    async def _settle(
-        self, result: PublishResult, batch: Sequence[OutboxMessage], counts: RelayCounts
-    ) -> None:
-        if result.confirmed:
-            await self._outbox.archive(result.confirmed)
-            counts.published += len(result.confirmed)
-        by_id = {m.id: m for m in batch}
-        for message_id, error in result.refused.items():
-            refusals = by_id[message_id].refusals + 1 if message_id in by_id else 1
+    async def _settle(self, settlement: Settlement) -> RelayCounts:
+        counts = RelayCounts(published=settlement.published)
+        if settlement.archive or settlement.holds:
+            held = await self._outbox.settle(
+                settlement.archive, settlement.holds, self.config.refusal_backoff_seconds
+            )
+            for hold in settlement.holds:
+                if hold.error is None:
+                    continue
+                if self.config.max_refusals <= 1:
+                    await self._set_aside(held[hold.event.id], hold.error, counts)
+                else:
+                    counts.refused += 1
+        for message, error in settlement.refused_held:
+            refusals = message.refusals + 1
             if refusals >= self.config.max_refusals:
-                await self._outbox.set_aside(message_id, error)
-                counts.set_aside += 1
-                log.error("event_set_aside", message_id=message_id, error=error)
+                await self._set_aside(message.id, error, counts)
             else:
                 # The event, and its task's later events, wait; other tasks go on.
                 delay = self.config.refusal_backoff_seconds * 2.0 ** (refusals - 1)
-                await self._outbox.note_refusal(message_id, error, delay_seconds=delay)
+                await self._outbox.note_refusal(message.id, error, delay_seconds=delay)
                 counts.refused += 1
+        for message in settlement.gone:
+            await self._set_aside(message.id, EVENT_GONE, counts)
+        await self._outbox.release(settlement.release)
         self.totals.published += counts.published
         self.totals.refused += counts.refused
         self.totals.set_aside += counts.set_aside
+        return counts
+
+    async def _set_aside(self, message_id: int, error: str, counts: RelayCounts) -> None:
+        await self._outbox.set_aside(message_id, error)
+        counts.set_aside += 1
+        log.error("event_set_aside", message_id=message_id, error=error)
 
     async def close(self) -> None:
         """Give up the active-relay lock and the broker connection."""
@@ -194,9 +200,9 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; a standby relay takes over when the active one dies.
 
-        One batch is recorded (archived) while the next is read and published: the
-        read skips any task whose earlier event is still in the outbox, so overlapping
-        them keeps every task's events in order.
+        A batch that only needs archiving is archived while the next is read and
+        published: its events are all confirmed, so nothing later waits on it. A batch
+        that held events back is settled first, so the next read sees its holds.
         """
         backoff = 0.5
         settling: asyncio.Task[RelayCounts] | None = None
@@ -206,12 +212,16 @@ class Relay:
                     await _sleep(stop, 1.0)
                     continue
                 try:
-                    published = await self._publish_next()
+                    delivery = await self._publish_next()
                     if settling is not None:
                         previous, settling = settling, None
                         await previous
-                    if published is not None:
-                        settling = asyncio.create_task(self._settle_new(*published))
+                    if delivery is not None:
+                        settlement = delivery.settlement()
+                        if settlement.is_plain:
+                            settling = asyncio.create_task(self._settle(settlement))
+                        else:
+                            await self._settle(settlement)
                     self._set_state("publishing")
                     backoff = 0.5
                 except BrokerUnavailable as error:
@@ -225,7 +235,7 @@ class Relay:
                     backoff = min(backoff * 2, self.config.backoff_max_seconds)
                     continue
                 await self._maybe_prune()
-                if published is None:
+                if delivery is None:
                     await _sleep(stop, self.config.idle_seconds)
         finally:
             if settling is not None:

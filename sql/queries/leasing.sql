@@ -1,7 +1,7 @@
 -- name: task_lease_available
 -- Claim up to `limit` due tasks for one worker in one statement: the lease (with a new attempt id) and a TaskRunning event. The attempt's row is written when it ends.
 WITH candidate AS (
-    SELECT id
+    SELECT ctid
       FROM tasks
      WHERE status IN ('Queued', 'Failed')
        AND scheduled_at <= now()
@@ -21,8 +21,8 @@ WITH candidate AS (
            started_at = coalesce(t.started_at, now()),
            attempt_started_at = now(),
            updated_at = now()
-      FROM candidate c
-     WHERE t.id = c.id
+     -- By row address (the rows are locked): a join here turns into a scan of the table.
+     WHERE t.ctid = ANY(ARRAY(SELECT ctid FROM candidate))
     RETURNING t.id, t.tenant_id, t.type, t.capability_type, t.payload, t.attempt_id,
               t.attempt_count, t.max_attempts, t.timeout_seconds, t.retry_policy, t.trace_id,
               t.correlation_id, t.version, t.priority, t.scheduled_at, t.locked_by
@@ -70,7 +70,9 @@ WITH outcome AS (
            version = t.version + 1,
            updated_at = now()
       FROM outcome o
-     WHERE t.id = o.task_id
+     -- Probe the key for each outcome: a join here turns into a scan of the table.
+     WHERE t.id = ANY(ARRAY(SELECT task_id FROM outcome))
+       AND t.id = o.task_id
        -- attempt_id is set only while the task is leased (CHECK tasks_lease_matches_status),
        -- so it is the whole guard; a status filter here led the planner to read every lease.
        AND t.attempt_id = o.attempt_id

@@ -11,31 +11,51 @@ SELECT pg_advisory_unlock(hashtext('assistente.relay'));
 UPDATE pgmq.q_outbox SET vt = clock_timestamp() WHERE vt > clock_timestamp();
 
 -- name: outbox_read
--- The next batch, oldest first, hidden for `vt_seconds`: only each task's oldest pending event, so a task's events leave in order whatever happened to earlier batches. Each message as published (pointers expanded from task_events; NULL if its event was pruned).
+-- The next messages, oldest first, hidden for `vt_seconds`, each with its events as published, in order (a message whose events were all pruned comes with none). A held message is read only while it is its task's oldest, so a task's held events leave in order whatever happened to earlier batches.
 WITH candidate AS (
     SELECT q.msg_id
       FROM pgmq.q_outbox q
      WHERE q.vt <= clock_timestamp()
-       AND NOT EXISTS (SELECT 1
-                         FROM pgmq.q_outbox earlier
-                        WHERE earlier.message ->> 'taskId' = q.message ->> 'taskId'
-                          AND earlier.msg_id < q.msg_id)
+       AND NOT (q.message ? 'taskId'
+                AND EXISTS (SELECT 1
+                              FROM pgmq.q_outbox earlier
+                             WHERE earlier.message ? 'taskId'
+                               AND earlier.message ->> 'taskId' = q.message ->> 'taskId'
+                               AND earlier.msg_id < q.msg_id))
      ORDER BY q.msg_id
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
+), taken AS (
+    UPDATE pgmq.q_outbox m
+       SET vt = clock_timestamp() + make_interval(secs => %(vt_seconds)s::float8),
+           read_ct = m.read_ct + 1,
+           last_read_at = clock_timestamp()
+      FROM candidate c
+     WHERE m.msg_id = c.msg_id
+    RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.message, m.headers
 )
-UPDATE pgmq.q_outbox m
-   SET vt = clock_timestamp() + make_interval(secs => %(vt_seconds)s::float8),
-       read_ct = m.read_ct + 1,
-       last_read_at = clock_timestamp()
-  FROM candidate c
- WHERE m.msg_id = c.msg_id
-RETURNING m.msg_id, m.read_ct, m.enqueued_at, outbox_message_content(m.message) AS message,
-          m.headers;
+SELECT t.msg_id, t.read_ct, t.enqueued_at, t.headers, t.message ? 'events' AS batch, x.event_id,
+       x.task_id, x.content, x.held
+  FROM taken t
+  LEFT JOIN LATERAL outbox_message_events(t.message) x ON true
+ ORDER BY t.msg_id, x.event_id;
 
--- name: outbox_archive
--- Mark events as published (RabbitMQ confirmed them).
-SELECT pgmq.archive('outbox', %(ids)s::bigint[]);
+-- name: outbox_settle
+-- In one statement: move events that must wait into held messages of their own (in the order given, so each task's stay in order) and archive the messages that are done. Returns each held message's id and event.
+WITH held AS (
+    INSERT INTO pgmq.q_outbox (vt, message, headers)
+    SELECT clock_timestamp() + make_interval(secs => h.delay_seconds),
+           jsonb_build_object('taskId', h.task_id, 'event', h.event_id),
+           h.headers
+      FROM unnest(%(event_ids)s::bigint[], %(task_ids)s::uuid[], %(delays)s::float8[],
+                  %(headers)s::jsonb[]) WITH ORDINALITY
+           AS h(event_id, task_id, delay_seconds, headers, n)
+     ORDER BY h.n
+    RETURNING msg_id, (message ->> 'event')::bigint AS event_id
+)
+SELECT msg_id, event_id FROM held
+UNION ALL
+SELECT archived, NULL FROM pgmq.archive('outbox', %(archive)s::bigint[]) AS archived;
 
 -- name: outbox_release
 -- Make events visible again at once (their publish did not happen).
@@ -63,7 +83,8 @@ SELECT msg_id, read_ct, enqueued_at, last_read_at, vt, message,
 
 -- name: outbox_lag
 -- Pending events and the age of the oldest (the relay's lag), in seconds.
-SELECT count(*) AS pending,
+SELECT coalesce(sum(CASE WHEN message ? 'events' THEN jsonb_array_length(message -> 'events')
+                         ELSE 1 END), 0)::bigint AS pending,
        coalesce(extract(epoch FROM clock_timestamp() - min(enqueued_at)), 0)::float8 AS lag_seconds
   FROM pgmq.q_outbox;
 

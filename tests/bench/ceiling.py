@@ -440,7 +440,8 @@ def count_ours(dsn: str, queued: int) -> int:
                       (SELECT count(*) FROM task_events WHERE event_type = 'TaskRunning'),
                       (SELECT count(*) FROM task_events WHERE event_type = 'TaskSucceeded'),
                       (SELECT count(*) FROM task_events),
-                      (SELECT count(*) FROM pgmq.q_outbox)"""
+                      (SELECT coalesce(sum(jsonb_array_length(message -> 'events')), 0)
+                         FROM pgmq.q_outbox)"""
         ).fetchone()
     assert row is not None
     total, succeeded, waiting, attempts, complete, *events, all_events, outbox = row

@@ -20,6 +20,7 @@ from pathlib import Path
 import pika
 import psycopg
 
+from app.adapters.postgres.queries import query
 from tests.bench.contenders import ours
 from tests.bench.harness import (
     AMQP_URL,
@@ -40,10 +41,7 @@ POLL_SECONDS = 0.05
 
 def outbox_counts(conn: psycopg.Connection) -> tuple[int, float]:
     """(pending events, age of the oldest in seconds)."""
-    row = conn.execute(
-        "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(enqueued_at)), 0)"
-        "::float8 FROM pgmq.q_outbox"
-    ).fetchone()
+    row = conn.execute(query("outbox_lag")).fetchone()
     assert row is not None
     return int(row[0]), float(row[1])
 

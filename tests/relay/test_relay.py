@@ -116,7 +116,10 @@ async def test_an_unreachable_broker_keeps_events_waiting_in_postgres(
         await down.run_once()
     await down.close()
     row = await (
-        await conn.execute("SELECT count(*), min(vt) <= now() FROM pgmq.q_outbox")
+        await conn.execute(
+            "SELECT (SELECT count(*) FROM outbox_messages WHERE status = 'Pending'),"
+            " (SELECT bool_and(vt <= now()) FROM pgmq.q_outbox)"
+        )
     ).fetchone()
     assert row == (5, True)  # still pending and visible again for the next try
 
@@ -197,7 +200,8 @@ async def test_the_relay_process_exposes_its_lag_and_totals_as_metrics(
 async def test_published_events_are_pruned_after_their_retention(
     conn: Conn, enqueue: Enqueue, relay: Relay
 ) -> None:
-    await enqueue("demo.noop", count=3)
+    for _ in range(3):  # three statements: three outbox messages
+        await enqueue("demo.noop")
     await drain(relay)
     await conn.execute(
         "UPDATE pgmq.a_outbox SET archived_at = now() - interval '8 days' "
@@ -228,16 +232,17 @@ async def test_a_down_broker_is_logged_once_not_per_message(
     assert [s["state"] for s in states] == ["publishing", "broker_unavailable"]
 
 
-async def test_an_outbox_message_points_at_its_event_instead_of_copying_it(
+async def test_one_statement_writes_one_outbox_message_that_points_at_its_events(
     conn: Conn, enqueue: Enqueue
 ) -> None:
-    [task_id] = await enqueue("demo.noop")
+    tasks = await enqueue("demo.noop", count=3)
     cursor = await conn.execute(
-        "SELECT q.message, e.id FROM pgmq.q_outbox q JOIN task_events e ON e.task_id = %s",
-        (task_id,),
+        "SELECT q.message, array_agg(e.id ORDER BY e.id) FROM pgmq.q_outbox q"
+        " JOIN task_events e ON e.task_id = ANY(%s) GROUP BY q.message",
+        (tasks,),
     )
-    [(message, event_id)] = await cursor.fetchall()
-    assert message == {"taskId": str(task_id), "event": event_id}
+    [(message, event_ids)] = await cursor.fetchall()
+    assert message == {"events": event_ids}
 
 
 async def test_a_message_written_in_full_before_pointers_is_published_as_it_is(
@@ -261,7 +266,7 @@ async def test_a_message_written_in_full_before_pointers_is_published_as_it_is(
     assert props.message_id == body["eventId"]
 
 
-async def test_a_message_whose_event_was_pruned_is_set_aside_not_published(
+async def test_an_event_pruned_before_it_was_published_is_skipped(
     conn: Conn, enqueue: Enqueue, relay: Relay, bind: Any
 ) -> None:
     consumer = bind("task.#")
@@ -269,7 +274,31 @@ async def test_a_message_whose_event_was_pruned_is_set_aside_not_published(
     await conn.execute("DELETE FROM task_events WHERE task_id = %s", (gone,))
     assert await drain(relay) == 1
     assert [body["taskId"] for _, body in consumer.take(3, timeout=3)] == [str(kept)]
+    row = await (await conn.execute("SELECT count(*) FROM pgmq.q_outbox")).fetchone()
+    assert row == (0,)  # its message is archived with the rest
+
+
+async def test_a_held_message_whose_event_was_pruned_is_set_aside_not_published(
+    conn: Conn, enqueue: Enqueue, relay: Relay, bind: Any
+) -> None:
+    consumer = bind("task.#")
+    [task_id] = await enqueue("demo.noop")
     row = await (
-        await conn.execute("SELECT status, error FROM outbox_messages WHERE task_id = %s", (gone,))
+        await conn.execute("SELECT id FROM task_events WHERE task_id = %s", (task_id,))
+    ).fetchone()
+    assert row is not None
+    # The event waits in a held message of its own (as after a refusal), then is pruned.
+    await conn.execute("DELETE FROM pgmq.q_outbox")
+    await conn.execute(
+        "INSERT INTO pgmq.q_outbox (vt, message) VALUES (clock_timestamp(), %s)",
+        (Jsonb({"taskId": str(task_id), "event": row[0]}),),
+    )
+    await conn.execute("DELETE FROM task_events WHERE task_id = %s", (task_id,))
+    assert await drain(relay) == 0
+    assert consumer.take(1, timeout=1) == []
+    row = await (
+        await conn.execute(
+            "SELECT status, error FROM outbox_messages WHERE task_id = %s", (task_id,)
+        )
     ).fetchone()
     assert row == ("SetAside", "its event was pruned before it was published")

@@ -22,7 +22,9 @@ from app.application.tasks import cancel_task
 from app.bootstrap import Services
 from tests.relay.conftest import AMQP_URL, make_relay
 from tests.relay.test_relay import drain
-from tests.workers.conftest import Enqueue
+from tests.workers.conftest import Enqueue, StartWorker, start_worker, wait_for_status
+
+__all__ = ["start_worker"]  # the worker fixture, for tests that run tasks
 
 Conn = psycopg.AsyncConnection[Any]
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +117,53 @@ async def test_an_event_the_broker_keeps_refusing_is_set_aside_and_blocks_nothin
             )
         ).fetchall()
         assert row == [("TaskCancelled", "SetAside", True)]
+
+
+async def test_a_refused_event_holds_back_its_own_task_and_keeps_its_order(
+    conn: Conn,
+    services: Services,
+    enqueue: Enqueue,
+    start_worker: StartWorker,
+    bind: Any,
+    exchange: str,
+) -> None:
+    consumer = bind("task.#")
+    with rejecting_queue(exchange) as (channel, full):
+        channel.queue_bind(full, exchange, routing_key="task.running")  # nack every start
+        relay = make_relay(services, exchange, max_refusals=100, refusal_backoff_seconds=0.05)
+        ran = await enqueue("demo.noop", count=3)  # one statement: their TaskQueued together
+        worker = await start_worker()
+        await wait_for_status(conn, ran, {"Succeeded"})  # then TaskRunning, TaskSucceeded
+        await worker.stop()
+        for _ in range(5):
+            await relay.run_once()
+        # Each refused start, and the success behind it, wait in held messages.
+        held = await conn.execute("SELECT count(*) FROM pgmq.q_outbox WHERE message ? 'taskId'")
+        assert await held.fetchone() == (6,)
+        [later] = await enqueue("demo.noop")
+        await relay.run_once()
+        before = consumer.take(30, timeout=2)
+        # Every TaskQueued went out, the later task's too: held tasks hold back only
+        # themselves. (A nacked start still reaches the other bound queues: a broker's
+        # reject-publish refuses the publish, not every copy of it.)
+        queued = [body["taskId"] for _, body in before if body["eventType"] == "TaskQueued"]
+        assert sorted(queued) == sorted(map(str, [*ran, later]))
+        assert "TaskSucceeded" not in {body["eventType"] for _, body in before}
+        channel.queue_unbind(full, exchange, routing_key="task.running")
+        for _ in range(20):
+            await relay.run_once()
+            await asyncio.sleep(0.05)
+        await relay.close()
+    after = consumer.take(30, timeout=3)
+    sequences = per_task_sequences(before + after)
+    for task in ran:
+        seen = sequences[str(task)]
+        # Refused starts may arrive more than once; the success only after the last.
+        assert seen[0] == 1 and seen[-1] == 3 and seen.count(3) == 1, (task, seen)
+        assert set(seen[1:-1]) == {2}, (task, seen)
+    assert sequences[str(later)] == [1]
+    left = await conn.execute("SELECT count(*) FROM pgmq.q_outbox")
+    assert await left.fetchone() == (0,)
 
 
 class CuttableProxy:

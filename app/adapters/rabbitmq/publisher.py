@@ -30,8 +30,9 @@ import pika.exceptions
 from pika.channel import Channel
 from pika.exchange_type import ExchangeType
 
-from app.application.relay import BrokerUnavailable, OutboxMessage, PublishResult
+from app.application.relay import BrokerUnavailable, PublishResult
 from app.domain.event_catalogue import routing_key
+from app.domain.outbox_delivery import OutboxEvent
 
 CONFIRM_TIMEOUT_SECONDS = 30.0
 
@@ -155,7 +156,7 @@ class _Link:
         if not self.ready.done():
             self.ready.set_result(None)
 
-    def send(self, batch: _Batch, messages: list[OutboxMessage]) -> None:
+    def send(self, batch: _Batch, messages: list[OutboxEvent]) -> None:
         channel = self.channel
         if channel is None or not channel.is_open:
             batch.future.set_exception(BrokerUnavailable("the channel is closed"))
@@ -226,7 +227,7 @@ class PikaPublisher:
         self._lock = threading.Lock()
         self._link: _Link | None = None
 
-    async def publish(self, messages: Sequence[OutboxMessage]) -> PublishResult:
+    async def publish(self, messages: Sequence[OutboxEvent]) -> PublishResult:
         if not messages:
             return PublishResult()
         link = self._current_link()

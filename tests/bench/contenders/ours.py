@@ -129,7 +129,7 @@ async def work(
 
 def verify(dsn: str, n: int) -> str | None:
     """Per task: Succeeded, one Succeeded attempt, three events (Queued, Running,
-    Succeeded) and an outbox message for each event."""
+    Succeeded) and the event in a pending outbox message."""
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
             """SELECT count(*),
@@ -143,8 +143,9 @@ def verify(dsn: str, n: int) -> str | None:
                  LEFT JOIN (SELECT task_id, count(*) AS events FROM task_events
                              WHERE event_type IN ('TaskQueued', 'TaskRunning', 'TaskSucceeded')
                              GROUP BY task_id) e ON e.task_id = t.id
-                 LEFT JOIN (SELECT (message ->> 'taskId')::uuid AS task_id, count(*) AS messages
-                              FROM pgmq.q_outbox GROUP BY 1) o ON o.task_id = t.id"""
+                 LEFT JOIN (SELECT task_id, count(*) AS messages
+                              FROM outbox_messages WHERE status = 'Pending'
+                             GROUP BY 1) o ON o.task_id = t.id"""
         ).fetchone()
     assert row is not None
     tasks, not_done, attempts, events, messages = row
