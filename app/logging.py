@@ -12,7 +12,9 @@ import logging
 import logging.handlers
 import re
 import sys
+import uuid
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +91,28 @@ def redact_event(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+# The task whose attempt this coroutine runs: (task id, tenant id, trace id). The worker
+# sets it once per attempt; ids become text only when a line is actually logged.
+task_log_context: ContextVar[tuple[uuid.UUID, uuid.UUID, str | None] | None] = ContextVar(
+    "task_log_context", default=None
+)
+
+
+def add_task_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: the running task's ids on every line logged for it."""
+    current = task_log_context.get()
+    if current is not None:
+        task_id, tenant_id, trace_id = current
+        event_dict.setdefault("task_id", str(task_id))
+        event_dict.setdefault("tenant_id", str(tenant_id))
+        event_dict.setdefault("trace_id", trace_id)
+    return event_dict
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
+        add_task_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -34,6 +34,7 @@ from app.application.ports import FinishedAttempt, LeasedTask, LeaseStore, TaskS
 from app.domain import outcome as outcomes
 from app.domain.batch_ahead import BatchAhead
 from app.domain.retry import RetryPolicy
+from app.logging import task_log_context
 
 log = structlog.get_logger("app.worker")
 
@@ -277,11 +278,8 @@ class Worker:
         self._slot_freed.set()
 
     async def _execute(self, running: RunningAttempt) -> None:
-        structlog.contextvars.bind_contextvars(
-            task_id=str(running.task.id),
-            tenant_id=str(running.task.tenant_id),
-            trace_id=running.task.trace_id,
-        )
+        task = running.task
+        task_log_context.set((task.id, task.tenant_id, task.trace_id))
         try:
             finished = await run_attempt(
                 running,

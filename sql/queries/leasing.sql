@@ -1,7 +1,8 @@
 -- name: task_lease_available
 -- Claim up to `limit` due tasks for one worker in one statement: the lease (with a new attempt id) and a TaskRunning event. The attempt's row is written when it ends.
 WITH candidate AS (
-    SELECT ctid
+    -- Attempt ids are drawn in claim order, so attempts sort the way they were claimed.
+    SELECT ctid, nextval('task_attempts_id_seq') AS attempt_id
       FROM tasks
      WHERE status IN ('Queued', 'Failed')
        AND scheduled_at <= now()
@@ -10,19 +11,24 @@ WITH candidate AS (
      ORDER BY priority, scheduled_at
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT array_agg(ctid ORDER BY attempt_id) AS rows,
+           array_agg(attempt_id ORDER BY attempt_id) AS attempt_ids
+      FROM candidate
 ), leased AS (
     UPDATE tasks t
        SET status = 'Running',
            locked_by = %(worker_id)s,
            locked_until = now() + make_interval(secs => %(lease_seconds)s),
-           attempt_id = nextval('task_attempts_id_seq'),
+           attempt_id = (SELECT attempt_ids[array_position(rows, t.ctid)] FROM picked),
            attempt_count = t.attempt_count + 1,
            version = t.version + 1,
            started_at = coalesce(t.started_at, now()),
            attempt_started_at = now(),
            updated_at = now()
-     -- By row address (the rows are locked): a join here turns into a scan of the table.
-     WHERE t.ctid = ANY(ARRAY(SELECT ctid FROM candidate))
+     -- By row address (the rows are locked): a join here can turn into a scan of the
+     -- whole table once it holds a few thousand rows.
+     WHERE t.ctid = ANY ((SELECT rows FROM picked)::tid[])
     RETURNING t.id, t.tenant_id, t.type, t.capability_type, t.payload, t.attempt_id,
               t.attempt_count, t.max_attempts, t.timeout_seconds, t.retry_policy, t.trace_id,
               t.correlation_id, t.version, t.priority, t.scheduled_at, t.locked_by

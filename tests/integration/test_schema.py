@@ -251,3 +251,50 @@ async def test_every_named_query_prepares_against_the_schema(conn: Conn) -> None
             await conn.execute(f"PREPARE check_{name} AS {numbered.rstrip(';')}")  # type: ignore[arg-type]
         except psycopg.Error as error:
             pytest.fail(f"query {name} does not prepare: {error}")
+
+
+TASK_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+EVENT_TYPE = re.compile(r"Task[A-Z][A-Za-z]+")
+CANDIDATE_TYPES = [
+    "demo.noop", "a", "A9", "Embedding_Search", "x:y-z.1", "9", "a" * 100, "a" * 101, "",
+    "_lead", ".dot", "-dash", ":colon", "with space", "tab\there", "ação", "a/b", "a$",
+    "a\nb", "ümlaut", "TaskRunning", "Task", "TaskR", "Taskrunning", "taskRunning",
+    "TaskRunning2", "TaskRun_ning", "TasKQueued", "Task Queued", "TaskÉvent",
+]  # fmt: skip
+
+
+async def accepted(conn: Conn, statement: str, params: tuple[Any, ...]) -> bool:
+    try:
+        async with conn.transaction():
+            await conn.execute(statement, params)
+            raise _Undo
+    except psycopg.errors.CheckViolation:
+        return False
+    except _Undo:
+        return True
+
+
+class _Undo(Exception):
+    """Rolls back a probe that succeeded."""
+
+
+async def test_the_task_type_rule_is_the_documented_pattern(conn: Conn) -> None:
+    tenant = await insert_tenant(conn)
+    for candidate in CANDIDATE_TYPES:
+        ok = await accepted(
+            conn, "INSERT INTO tasks (tenant_id, type) VALUES (%s, %s)", (tenant, candidate)
+        )
+        assert ok == bool(TASK_TYPE.fullmatch(candidate)), candidate
+
+
+async def test_the_event_type_rule_is_the_documented_pattern(conn: Conn) -> None:
+    tenant = await insert_tenant(conn)
+    task = await insert_task(conn, tenant)
+    for n, candidate in enumerate(CANDIDATE_TYPES, start=2):
+        ok = await accepted(
+            conn,
+            "INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status)"
+            " VALUES (%s, %s, %s, %s, 'Queued')",
+            (task, tenant, n, candidate),
+        )
+        assert ok == bool(EVENT_TYPE.fullmatch(candidate)), candidate

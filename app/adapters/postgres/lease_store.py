@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -24,13 +23,13 @@ class PgLeaseStore:
     async def lease_available(
         self, worker_id: str, limit: int, lease_seconds: float
     ) -> list[LeasedTask]:
-        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
                 query("task_lease_available"),
                 {"worker_id": worker_id, "limit": limit, "lease_seconds": lease_seconds},
             )
-            rows = await cur.fetchall()
-        return [_leased(row) for row in rows]
+            rows = await cursor.fetchall()
+        return [_leased(*row) for row in rows]
 
     async def finish_attempts(
         self, worker_id: str, finished: Sequence[FinishedAttempt]
@@ -95,38 +94,58 @@ class PgLeaseStore:
 
 
 def _outcome(finished: FinishedAttempt) -> dict[str, Any]:
+    """One outcome as the finish statement reads it; absent keys are NULL there, so
+    a plain success sends six keys, not fourteen."""
     outcome, usage = finished.outcome, finished.usage
-    return {
+    fields = {
         "task_id": str(finished.task_id),
         "attempt_id": finished.attempt_id,
         "task_status": outcome.task_status.value,
         "attempt_status": outcome.attempt_status.value,
         "event_type": outcome.event_type.value,
-        "retry_delay": outcome.retry_delay,
-        "error_code": outcome.error_code,
-        "error_detail": outcome.error_detail,
-        "result": finished.result_json,
-        "model": usage.model,
-        "tokens_in": usage.tokens_in,
-        "tokens_out": usage.tokens_out,
-        "cost": usage.cost,
         "latency_ms": usage.latency_ms,
     }
+    for key, value in (
+        ("retry_delay", outcome.retry_delay),
+        ("error_code", outcome.error_code),
+        ("error_detail", outcome.error_detail),
+        ("result", finished.result_json),
+        ("model", usage.model),
+        ("tokens_in", usage.tokens_in),
+        ("tokens_out", usage.tokens_out),
+        ("cost", usage.cost),
+    ):
+        if value is not None:
+            fields[key] = value
+    return fields
 
 
-def _leased(row: dict[str, Any]) -> LeasedTask:
-    capability = row["capability_type"]
+def _leased(
+    task_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    task_type: str,
+    capability: str | None,
+    payload: dict[str, Any],
+    attempt_id: int,
+    attempt_no: int,
+    max_attempts: int,
+    timeout_seconds: int | None,
+    retry_policy: dict[str, float] | None,
+    trace_id: str | None,
+    correlation_id: str | None,
+) -> LeasedTask:
+    """A row of task_lease_available, in its column order."""
     return LeasedTask(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        type=row["type"],
-        capability_type=CapabilityType(capability) if capability else None,
-        payload=row["payload"],
-        attempt_id=row["attempt_id"],
-        attempt_no=row["attempt_count"],
-        max_attempts=row["max_attempts"],
-        timeout_seconds=row["timeout_seconds"],
-        retry_policy=row["retry_policy"],
-        trace_id=row["trace_id"],
-        correlation_id=row["correlation_id"],
+        task_id,
+        tenant_id,
+        task_type,
+        CapabilityType(capability) if capability else None,
+        payload,
+        attempt_id,
+        attempt_no,
+        max_attempts,
+        timeout_seconds,
+        retry_policy,
+        trace_id,
+        correlation_id,
     )
