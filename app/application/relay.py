@@ -57,8 +57,9 @@ class Outbox(Protocol):
         """Make messages a previous relay had read visible again at once."""
         ...
 
-    async def read(self, limit: int, vt_seconds: int) -> list[OutboxMessage]:
-        """The oldest pending messages with their events, hidden from other readers for
+    async def read(self, limit: int, max_events: int, vt_seconds: int) -> list[OutboxMessage]:
+        """The oldest pending messages with their events (at most `limit` messages, and
+        none more once `max_events` events are read), hidden from other readers for
         `vt_seconds`; a held message only while it is its task's oldest."""
         ...
 
@@ -102,6 +103,8 @@ class EventPublisher(Protocol):
 class RelayConfig:
     # Messages per read; each holds the events of one statement (one to a few hundred).
     batch_size: int = 100
+    # Events per read: a read stops at the message that reaches this many.
+    batch_events: int = 2000
     # Longer than the worst publish (connect + confirms), so no batch is read twice at once.
     vt_seconds: int = 60
     idle_seconds: float = 0.1
@@ -142,7 +145,9 @@ class Relay:
         """Read one batch and publish its events, wave by wave; None when nothing waits.
         If the broker goes away, what is known is settled, the rest released, and
         BrokerUnavailable raised."""
-        messages = await self._outbox.read(self.config.batch_size, self.config.vt_seconds)
+        messages = await self._outbox.read(
+            self.config.batch_size, self.config.batch_events, self.config.vt_seconds
+        )
         if not messages:
             return None
         delivery = Delivery(messages)

@@ -2,9 +2,10 @@
 task durations and asks for a size.
 
 While tasks are short (milliseconds) a worker holds about AHEAD_SECONDS of work
-beyond its free slots, so the next tasks are at hand when slots free instead of a
-claim's round trip later. While they are long it holds none: a held task is one
-another worker with a free slot could have started.
+beyond its free slots (at least one per slot), so the next tasks are at hand when
+slots free instead of a claim's round trip later. While they are long it holds only
+the work that ends within AHEAD_SECONDS, which is none for tasks of seconds: a held
+task is one another worker with a free slot could have started.
 """
 
 from __future__ import annotations
@@ -34,9 +35,14 @@ class BatchAhead:
         if self.fixed is not None:
             return self.fixed
         average = self.average_seconds
-        if average is None or not self.tasks_are_short:
+        if average is None:
             return 0
         ahead = int(self.concurrency * AHEAD_SECONDS / max(average, 1e-6))
+        if not self.tasks_are_short:
+            # Only the work that ends during about one claim: nothing for tasks of
+            # seconds, a few for many slots of tenths of a second (their slots would
+            # otherwise stand empty while each claim runs).
+            return min(MAX_PREFETCH, ahead)
         return min(MAX_PREFETCH, max(self.concurrency, ahead))
 
     def observe(self, seconds: float, *, still_running: bool = False) -> bool:

@@ -11,9 +11,12 @@ SELECT pg_advisory_unlock(hashtext('assistente.relay'));
 UPDATE pgmq.q_outbox SET vt = clock_timestamp() WHERE vt > clock_timestamp();
 
 -- name: outbox_read
--- The next messages, oldest first, hidden for `vt_seconds`, each with its events as published, in order (a message whose events were all pruned comes with none). A held message is read only while it is its task's oldest, so a task's held events leave in order whatever happened to earlier batches.
-WITH candidate AS (
-    SELECT q.msg_id
+-- The next messages, oldest first (at most `limit`, and no more once `max_events` events are read), hidden for `vt_seconds`, each with its events as published, in order (a message whose events were all pruned comes with none). A held message is read only while it is its task's oldest, so a task's held events leave in order whatever happened to earlier batches.
+WITH visible AS (
+    SELECT q.msg_id,
+           -- Events up to and including this message, to stop near `max_events`.
+           sum(CASE WHEN q.message ? 'events' THEN jsonb_array_length(q.message -> 'events')
+                    ELSE 1 END) OVER (ORDER BY q.msg_id) AS events_through
       FROM pgmq.q_outbox q
      WHERE q.vt <= clock_timestamp()
        AND NOT (q.message ? 'taskId'
@@ -24,7 +27,15 @@ WITH candidate AS (
                                AND earlier.msg_id < q.msg_id))
      ORDER BY q.msg_id
      LIMIT %(limit)s
-       FOR UPDATE SKIP LOCKED
+), candidate AS (
+    -- The first message always; then messages while the events before them fit.
+    SELECT q.msg_id
+      FROM pgmq.q_outbox q
+      JOIN visible v ON v.msg_id = q.msg_id
+     WHERE v.events_through - CASE WHEN q.message ? 'events'
+                                   THEN jsonb_array_length(q.message -> 'events') ELSE 1 END
+           < %(max_events)s
+       FOR UPDATE OF q SKIP LOCKED
 ), taken AS (
     UPDATE pgmq.q_outbox m
        SET vt = clock_timestamp() + make_interval(secs => %(vt_seconds)s::float8),

@@ -16,6 +16,7 @@ from tests.bench.harness import RESULTS_DIR, Report, machine_description
 BENCHMARKS = {
     "ceiling": "tests.bench.ceiling",  # first: the drain reports its share of the ceiling
     "drain": "tests.bench.drain",
+    "ai_load": "tests.bench.ai_load",
     "latency": "tests.bench.latency",
     "api": "tests.bench.api_load",
     "relay": "tests.bench.relay",

@@ -37,10 +37,21 @@ def test_a_mix_near_the_line_does_not_flap() -> None:
     ahead.observe(0.06)  # long
     for _ in range(20):
         ahead.observe(0.03)  # below the line, but not below half of it
-    assert ahead.size() == 0
+    assert not ahead.tasks_are_short
+    assert ahead.size() < 10  # no batch per slot, only the work of about 20 ms
     for _ in range(100):
         ahead.observe(0.001)
-    assert ahead.size() > 0
+    assert ahead.tasks_are_short
+    assert ahead.size() >= 10
+
+
+def test_many_slots_of_long_tasks_hold_the_work_that_ends_during_a_claim() -> None:
+    ahead = BatchAhead(concurrency=500)
+    ahead.observe(0.2)  # 500 slots x 20 ms / 200 ms = 50 tasks
+    assert ahead.size() == 50
+    seconds = BatchAhead(concurrency=500)
+    seconds.observe(30.0)  # AI calls of half a minute: nothing held
+    assert seconds.size() == 0
 
 
 def test_a_running_task_shorter_than_the_average_changes_nothing() -> None:

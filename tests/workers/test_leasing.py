@@ -55,6 +55,21 @@ async def test_a_claim_takes_no_more_than_the_free_slots(
     assert [t.attempt_no for t in leased] == [1, 1, 1]
 
 
+async def test_a_large_claim_runs_as_several_statements_and_takes_exactly_its_share(
+    conn: Conn, services: Services, enqueue: Enqueue
+) -> None:
+    await enqueue("demo.noop", count=400)
+    leased = await PgLeaseStore(services.pool).lease_available("w", 350, 30)
+    assert len(leased) == len({task.id for task in leased}) == 350
+    row = await (
+        await conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'Running'),"
+            " count(DISTINCT attempt_id) FILTER (WHERE status = 'Running') FROM tasks"
+        )
+    ).fetchone()
+    assert row == (350, 350)
+
+
 async def test_tasks_scheduled_for_later_are_not_claimed_early(
     services: Services, enqueue: Enqueue
 ) -> None:

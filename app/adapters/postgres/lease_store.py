@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,10 @@ from app.adapters.postgres.queries import query
 from app.application.ports import Artifact, FinishedAttempt, LeasedTask, ProgressUpdate
 from app.domain.enums import CapabilityType
 
+# Rows per claim statement before a claim is split, and the most statements at once.
+CLAIM_CHUNK = 100
+MAX_PARALLEL_CLAIMS = 3
+
 
 class PgLeaseStore:
     """LeaseStore over a psycopg pool; every write is guarded by the attempt holding the lease."""
@@ -23,6 +28,24 @@ class PgLeaseStore:
     async def lease_available(
         self, worker_id: str, limit: int, lease_seconds: float
     ) -> list[LeasedTask]:
+        """A large claim runs as a few statements at once, each on its own connection:
+        a worker with hundreds of free slots (long AI calls) fills them in the time of
+        one statement of CLAIM_CHUNK rows, not of one statement of all of them."""
+        parts = min(MAX_PARALLEL_CLAIMS, max(1, limit // CLAIM_CHUNK))
+        if parts == 1:
+            return await self._lease(worker_id, limit, lease_seconds)
+        sizes = [limit // parts + (n < limit % parts) for n in range(parts)]
+        results = await asyncio.gather(
+            *(self._lease(worker_id, size, lease_seconds) for size in sizes),
+            return_exceptions=True,
+        )
+        leased = [task for part in results if isinstance(part, list) for task in part]
+        errors = [part for part in results if isinstance(part, BaseException)]
+        if errors and not leased:
+            raise errors[0]
+        return leased  # what one statement leased is run even if another failed
+
+    async def _lease(self, worker_id: str, limit: int, lease_seconds: float) -> list[LeasedTask]:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
                 query("task_lease_available"),

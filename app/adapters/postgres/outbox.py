@@ -35,9 +35,12 @@ class PgOutbox:
         async with self._pool.connection() as conn:
             await conn.execute(query("outbox_reclaim"))
 
-    async def read(self, limit: int, vt_seconds: int) -> list[OutboxMessage]:
+    async def read(self, limit: int, max_events: int, vt_seconds: int) -> list[OutboxMessage]:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query("outbox_read"), {"limit": limit, "vt_seconds": vt_seconds})
+            await cur.execute(
+                query("outbox_read"),
+                {"limit": limit, "max_events": max_events, "vt_seconds": vt_seconds},
+            )
             rows = await cur.fetchall()
         # One row per event, ordered by message.
         return [_message(list(group)) for _, group in groupby(rows, key=itemgetter("msg_id"))]

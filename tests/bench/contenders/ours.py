@@ -99,11 +99,16 @@ async def work(
     window = TimedWindow()
     starts: list[tuple[uuid.UUID, float]] = []
 
+    # `--set sleep_ms=N`: the handler waits N ms, as a task waiting on an AI provider does.
+    sleep_seconds = float(options.get("sleep_ms", 0)) / 1000
+
     @registry.handler(TASK_TYPE)
     async def noop(ctx: TaskContext) -> None:
         window.started()
         if record is not None:
             starts.append((ctx.task_id, time.time()))
+        if sleep_seconds:
+            await asyncio.sleep(sleep_seconds)
 
     settings = settings_for(dsn)
     if "prefetch" in options:
@@ -120,7 +125,11 @@ async def work(
     result = window.result(
         claims=claims.as_dict(),
         finishes=finishes.as_dict(),
-        settings={"prefetch": settings.worker_prefetch, "concurrency": concurrency},
+        settings={
+            "prefetch": settings.worker_prefetch,
+            "concurrency": concurrency,
+            "sleep_ms": sleep_seconds * 1000,
+        },
     )
     if record is not None:
         record.write_text("".join(f"{task_id} {at}\n" for task_id, at in starts))
