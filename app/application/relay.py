@@ -107,7 +107,11 @@ class RelayConfig:
     batch_events: int = 2000
     # Longer than the worst publish (connect + confirms), so no batch is read twice at once.
     vt_seconds: int = 60
+    # With nothing to publish, look again after first_idle_seconds, doubling up to
+    # idle_seconds: a busy outbox is read within milliseconds, an idle one ten times a
+    # second.
     idle_seconds: float = 0.1
+    first_idle_seconds: float = 0.002
     max_refusals: int = 5
     # A refused event waits refusal_backoff_seconds * 2^(reads-1) before its next try.
     refusal_backoff_seconds: float = 1.0
@@ -210,6 +214,7 @@ class Relay:
         that held events back is settled first, so the next read sees its holds.
         """
         backoff = 0.5
+        idle = self.config.first_idle_seconds
         settling: asyncio.Task[RelayCounts] | None = None
         try:
             while not stop.is_set():
@@ -241,7 +246,10 @@ class Relay:
                     continue
                 await self._maybe_prune()
                 if delivery is None:
-                    await _sleep(stop, self.config.idle_seconds)
+                    await _sleep(stop, idle)
+                    idle = min(idle * 2, self.config.idle_seconds)
+                else:
+                    idle = min(self.config.first_idle_seconds, self.config.idle_seconds)
         finally:
             if settling is not None:
                 with contextlib.suppress(Exception):

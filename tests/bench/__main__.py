@@ -20,6 +20,7 @@ BENCHMARKS = {
     "latency": "tests.bench.latency",
     "api": "tests.bench.api_load",
     "relay": "tests.bench.relay",
+    "end_to_end": "tests.bench.end_to_end",
     "growth": "tests.bench.growth",
 }
 
