@@ -220,9 +220,10 @@ def recorded(call: Callable[[Any], Coroutine[Any, Any, object]]) -> tuple[str, d
 
 
 def claim_statement() -> tuple[str, dict[str, Any]]:
-    """task_lease_available as PgLeaseStore.lease_available sends it."""
+    """task_lease_available as PgLeaseStore sends it: one statement (a claim of more than
+    CLAIM_CHUNK rows is several of them at once)."""
     return recorded(
-        lambda pool: PgLeaseStore(pool).lease_available(SAMPLE_WORKER, SAMPLE_LIMIT, LEASE_SECONDS)
+        lambda pool: PgLeaseStore(pool)._lease(SAMPLE_WORKER, SAMPLE_LIMIT, LEASE_SECONDS)
     )
 
 
