@@ -226,16 +226,26 @@ class Worker:
 
     @property
     def _claim_batch(self) -> int:
-        return max(1, self.config.concurrency // 2)
+        """Claim once this much room is free: half of what the worker may hold, so each
+        statement carries many tasks while those held ahead keep the slots busy."""
+        return max(1, (self.config.concurrency + self._ahead.size()) // 2)
 
     async def _gather_room(self, stop: asyncio.Event) -> int:
-        """Wait briefly for more room, so one claim fills several slots."""
-        deadline = time.monotonic() + CLAIM_COALESCE_SECONDS
+        """Wait for more room, so one claim fills several slots: while tasks held ahead
+        keep the slots busy, until half the room is free; once none are left, at most
+        CLAIM_COALESCE_SECONDS."""
+        deadline: float | None = None
         while not stop.is_set():
             room = self._room()
-            left = deadline - time.monotonic()
-            if room >= self._claim_batch or left <= 0:
+            if room >= self._claim_batch:
                 return room
+            left: float | None = None
+            if not self._ready:
+                if deadline is None:
+                    deadline = time.monotonic() + CLAIM_COALESCE_SECONDS
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return room
             self._slot_freed.clear()
             await _wait_any(stop, self._slot_freed, seconds=left)
         return self._room()
