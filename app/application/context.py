@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from app.application.ports import Artifact, LeaseStore, ProgressUpdate, Usage
+from app.application.ports import NO_USAGE, Artifact, LeaseStore, ProgressUpdate, Usage
 from app.domain.errors import NonRetryableError
 
 
@@ -55,7 +55,7 @@ class TaskContext:
         # Set by the worker's loop, read by the handler (a thread's read of a bool is atomic).
         self._cancelled = False
         self._pending: ProgressUpdate | None = None
-        self.usage = Usage()
+        self.usage = NO_USAGE
 
     @functools.cached_property
     def log(self) -> structlog.stdlib.BoundLogger:

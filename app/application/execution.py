@@ -14,7 +14,7 @@ import structlog
 
 from app.application.context import TaskCancelled, TaskContext
 from app.application.handlers import HandlerRegistry, HandlerSpec
-from app.application.ports import FinishedAttempt, LeasedTask, Usage
+from app.application.ports import NO_USAGE, FinishedAttempt, LeasedTask, Usage
 from app.domain import outcome as outcomes
 from app.domain.errors import NonRetryableError
 from app.domain.outcome import Outcome
@@ -24,7 +24,6 @@ log = structlog.get_logger("app.worker")
 
 INT32_MAX = 2**31 - 1
 MAX_COST = 10**8 - 1  # numeric(14, 6)
-NO_USAGE = Usage()
 
 
 class StopReason(enum.Enum):
@@ -137,7 +136,7 @@ def encode_result(result: Any) -> str | None:
 
 def clean_usage(usage: Usage, measured_ms: int) -> Usage:
     """Usage that fits the attempt row's columns; nonsense becomes NULL, never a failed write."""
-    if usage == NO_USAGE:
+    if usage is NO_USAGE or usage == NO_USAGE:
         return Usage(latency_ms=measured_ms)
 
     def count(value: int | None) -> int | None:

@@ -146,6 +146,10 @@ class Usage:
         )
 
 
+# What an attempt that reported nothing cost: shared, so `usage is NO_USAGE` is cheap.
+NO_USAGE = Usage()
+
+
 @dataclass(frozen=True, slots=True)
 class FinishedAttempt:
     """The end of one attempt, ready to be written."""

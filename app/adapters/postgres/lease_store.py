@@ -12,7 +12,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.adapters.postgres.queries import query
 from app.application.ports import Artifact, FinishedAttempt, LeasedTask, ProgressUpdate
+from app.domain import outcome as outcomes
 from app.domain.enums import CapabilityType
+from app.domain.outcome import Outcome
 
 # Rows per claim statement before a claim is split, and the most statements at once.
 CLAIM_CHUNK = 100
@@ -120,14 +122,12 @@ def _outcome(finished: FinishedAttempt) -> dict[str, Any]:
     """One outcome as the finish statement reads it; absent keys are NULL there, so
     a plain success sends six keys, not fourteen."""
     outcome, usage = finished.outcome, finished.usage
-    fields = {
+    fields: dict[str, Any] = {
         "task_id": str(finished.task_id),
         "attempt_id": finished.attempt_id,
-        "task_status": outcome.task_status.value,
-        "attempt_status": outcome.attempt_status.value,
-        "event_type": outcome.event_type.value,
         "latency_ms": usage.latency_ms,
     }
+    fields.update(_statuses(outcome))
     for key, value in (
         ("retry_delay", outcome.retry_delay),
         ("error_code", outcome.error_code),
@@ -141,6 +141,23 @@ def _outcome(finished: FinishedAttempt) -> dict[str, Any]:
         if value is not None:
             fields[key] = value
     return fields
+
+
+def _statuses(outcome: Outcome) -> dict[str, str]:
+    if outcome is outcomes.SUCCEEDED:  # nearly every outcome: spelled out once
+        return _SUCCEEDED
+    return {
+        "task_status": outcome.task_status.value,
+        "attempt_status": outcome.attempt_status.value,
+        "event_type": outcome.event_type.value,
+    }
+
+
+_SUCCEEDED = {
+    "task_status": outcomes.SUCCEEDED.task_status.value,
+    "attempt_status": outcomes.SUCCEEDED.attempt_status.value,
+    "event_type": outcomes.SUCCEEDED.event_type.value,
+}
 
 
 def _leased(
