@@ -88,7 +88,8 @@ class Settings(BaseSettings):
     demo_tasks_enabled: bool | None = None
 
     relay_exchange: str = Field(default="assistente.events", min_length=1, max_length=255)
-    relay_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    # Outbox messages per relay read (each holds the events of one statement).
+    relay_batch_size: int = Field(default=100, ge=1, le=10_000)
     relay_visibility_timeout_seconds: int = Field(default=60, ge=1, le=3600)
     # Prometheus metrics of the relay on 127.0.0.1:<port>/metrics; 0 keeps them off.
     relay_metrics_port: int = Field(default=0, ge=0, le=65535)
