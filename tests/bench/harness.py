@@ -241,9 +241,16 @@ PACKAGES = (
     "quart",
     "hypercorn",
     "pgqueuer",
+    "asyncpg",
     "procrastinate",
+    "dbos",
+    "chancy",
+    "celery",
+    "kombu",
     "uvloop",
 )
+# Oban runs under its own Python (>= 3.12); tests/bench/contenders/oban_peer.py reports
+# its version in each run's output.
 
 
 def machine_description() -> dict[str, Any]:
