@@ -167,6 +167,7 @@ async def run_attempt(
     spec = registry.resolve(task.type, task.capability_type)
     result_json: str | None = None
     running.entered = True
+    running.started = time.monotonic()  # the handler's time, not the wait for the loop
     try:
         if running.stop_reason is not None:
             raise TaskCancelled(str(task.id))  # interrupted before it began

@@ -345,9 +345,14 @@ class Worker:
     def _notice_long_tasks(self) -> None:
         """A task running longer than the average says tasks got longer before any of
         them ends: count it now, so work held ahead goes back to the queue."""
-        if not self._ready or not self._running:
+        if not self._ready:
             return
-        elapsed = time.monotonic() - min(r.started for r in self._running.values())
+        # Only handlers that have begun: a task still waiting for a busy event loop to
+        # start it is not a long task (on a starved machine it made no-op work "long").
+        entered = [r.started for r in self._running.values() if r.entered]
+        if not entered:
+            return
+        elapsed = time.monotonic() - min(entered)
         if self._ahead.is_long(elapsed):
             self._observe_duration(elapsed, still_running=True)
 
