@@ -48,10 +48,10 @@ migrate: $(STAMP) ## Apply migrations to DATABASE_URL
 api: $(STAMP) ## Serve the REST API only
 	$(BIN)/assistente api
 
-bench: $(BENCH_STAMP) ## The benchmark suite against the local Postgres and RabbitMQ (~15 min)
+bench: $(BENCH_STAMP) ## The benchmark suite against the local Postgres and RabbitMQ (~35 min)
 	$(BIN)/python -m tests.bench
 
-bench-quick: $(BENCH_STAMP) ## The short form of the suite, run by CI (~2 min)
+bench-quick: $(BENCH_STAMP) ## The short form of the suite, run by CI (~5 min)
 	$(BIN)/python -m tests.bench --quick
 
 clean: ## Remove the virtual environment, caches and local data

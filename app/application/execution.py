@@ -48,6 +48,8 @@ class RunningAttempt:
     entered: bool = False
     # Set once the outcome is decided: from then on nothing may interrupt it.
     settled: bool = False
+    # When the handler ended (its duration is started..ended, whatever the loop does after).
+    ended: float | None = None
 
     def interrupt(self, reason: StopReason) -> None:
         """Stop the handler (the first reason wins)."""
@@ -198,7 +200,8 @@ async def run_attempt(
     except Exception as error:
         outcome = failure_outcome(error, task, spec, default_retry)
     running.settled = True
-    measured_ms = int((time.monotonic() - running.started) * 1000)
+    running.ended = time.monotonic()
+    measured_ms = int((running.ended - running.started) * 1000)
     if outcome.error_code is not None or outcome.error_detail is not None:
         outcome = replace(
             outcome,

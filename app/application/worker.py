@@ -283,7 +283,7 @@ class Worker:
         self._running.pop(running.task.attempt_id, None)
         if self._by_task.get(running.task.id) is running:
             del self._by_task[running.task.id]
-        self._observe_duration(time.monotonic() - running.started)
+        self._observe_duration((running.ended or time.monotonic()) - running.started)
         self._fill_slots()
         self._slot_freed.set()
 

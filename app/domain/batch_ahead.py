@@ -18,6 +18,10 @@ AHEAD_SECONDS = 0.02
 MAX_PREFETCH = 100
 # Weight of the newest duration in the running average.
 DURATION_SMOOTHING = 0.05
+# An ended task counts as at most this many times the average: one task stretched by a
+# stalled process (a busy machine) must not make millisecond work look long. Work that
+# really turns long shows within a few tasks, and at once through tasks still running.
+OUTLIER_FACTOR = 10.0
 
 
 class BatchAhead:
@@ -57,10 +61,11 @@ class BatchAhead:
             if average is not None and seconds <= average:
                 return False
             self.average_seconds = seconds
+        elif average is None:
+            self.average_seconds = seconds
         else:
-            self.average_seconds = (
-                seconds if average is None else average + DURATION_SMOOTHING * (seconds - average)
-            )
+            seconds = min(seconds, OUTLIER_FACTOR * average)
+            self.average_seconds = average + DURATION_SMOOTHING * (seconds - average)
         was_short = self.tasks_are_short
         if self.average_seconds >= SHORT_TASK_SECONDS:
             self.tasks_are_short = False

@@ -65,3 +65,20 @@ def test_an_operators_fixed_size_wins() -> None:
     ahead = BatchAhead(concurrency=10, fixed=7)
     ahead.observe(5.0)
     assert ahead.size() == 7
+
+
+def test_one_stalled_task_does_not_make_short_work_long() -> None:
+    ahead = BatchAhead(concurrency=10)
+    for _ in range(50):
+        ahead.observe(0.001)
+    assert ahead.observe(1.5) is False  # a process descheduled for 1.5 s
+    assert ahead.tasks_are_short
+
+
+def test_work_that_really_turns_long_shows_within_a_few_tasks() -> None:
+    ahead = BatchAhead(concurrency=10)
+    for _ in range(50):
+        ahead.observe(0.001)
+    turned = [ahead.observe(2.0) for _ in range(30)]
+    assert turned.count(True) == 1
+    assert not ahead.tasks_are_short
