@@ -347,9 +347,10 @@ class Worker:
         them ends: count it now, so work held ahead goes back to the queue."""
         if not self._ready:
             return
-        # Only handlers that have begun: a task still waiting for a busy event loop to
-        # start it is not a long task (on a starved machine it made no-op work "long").
-        entered = [r.started for r in self._running.values() if r.entered]
+        # Only handlers that have begun and not yet ended: a task waiting for a busy event
+        # loop to start it, or to be cleared away, is not a long task (on a starved
+        # machine either made no-op work look long).
+        entered = [r.started for r in self._running.values() if r.entered and r.ended is None]
         if not entered:
             return
         elapsed = time.monotonic() - min(entered)

@@ -46,6 +46,16 @@ def test_a_task_waiting_for_a_busy_loop_to_start_it_hands_nothing_back() -> None
     assert len(worker._outcomes) == 0
 
 
+def test_a_handler_that_has_ended_but_is_not_yet_cleared_away_hands_nothing_back() -> None:
+    worker = worker_with_short_tasks()
+    attempt = running(1, entered=True, seconds_ago=1.0)
+    attempt.ended = attempt.started + 0.0001
+    worker._running[1] = attempt
+    worker._notice_long_tasks()
+    assert len(worker._ready) == 2
+    assert len(worker._outcomes) == 0
+
+
 def test_a_handler_running_long_hands_back_what_is_held_beyond_free_slots() -> None:
     worker = worker_with_short_tasks()
     worker._running[1] = running(1, entered=True, seconds_ago=1.0)
