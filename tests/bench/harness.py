@@ -398,6 +398,25 @@ class StatementSizes:
         return {"statements": self.statements, "mean": round(mean, 1), "max": self.largest}
 
 
+def count_sizes(
+    owner: Any, name: str, sizes: StatementSizes, *, argument: int | None = None
+) -> None:
+    """Wrap the coroutine method `owner.name` so each call adds how many tasks its
+    statement carried to `sizes`: the length of the list it returns, or of its
+    positional `argument` (counting `self` when `owner` is a class)."""
+    method = getattr(owner, name)
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        if argument is not None:
+            sizes.add(len(args[argument]))
+        result = await method(*args, **kwargs)
+        if argument is None:
+            sizes.add(len(result))
+        return result
+
+    setattr(owner, name, counted)
+
+
 @dataclass(slots=True)
 class TimedWindow:
     """Wall clock and this process's CPU at the first handler call and at the end."""

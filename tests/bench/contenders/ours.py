@@ -23,7 +23,13 @@ from app.bootstrap import build_worker, run_migrations
 from app.config import Settings, load_settings
 from app.logging import configure_logging
 from app.queue import EnqueueTask, Queue
-from tests.bench.harness import RESULTS_DIR, StatementSizes, TimedWindow, parse_sets
+from tests.bench.harness import (
+    RESULTS_DIR,
+    StatementSizes,
+    TimedWindow,
+    count_sizes,
+    parse_sets,
+)
 from workers.signals import run_event_loop
 
 TASK_TYPE = "bench.noop"
@@ -71,19 +77,8 @@ class Enqueuer:
 def count_statements() -> tuple[StatementSizes, StatementSizes]:
     """Count the tasks each claim and finish statement carries (this process only)."""
     claims, finishes = StatementSizes(), StatementSizes()
-    lease, finish = PgLeaseStore.lease_available, PgLeaseStore.finish_attempts
-
-    async def counted_lease(self: PgLeaseStore, *args: Any, **kwargs: Any) -> Any:
-        leased = await lease(self, *args, **kwargs)
-        claims.add(len(leased))
-        return leased
-
-    async def counted_finish(self: PgLeaseStore, worker_id: str, finished: Any) -> Any:
-        finishes.add(len(finished))
-        return await finish(self, worker_id, finished)
-
-    PgLeaseStore.lease_available = counted_lease  # type: ignore[method-assign]
-    PgLeaseStore.finish_attempts = counted_finish  # type: ignore[method-assign]
+    count_sizes(PgLeaseStore, "lease_available", claims)
+    count_sizes(PgLeaseStore, "finish_attempts", finishes, argument=2)  # self, worker, finished
     return claims, finishes
 
 

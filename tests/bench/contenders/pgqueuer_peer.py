@@ -32,7 +32,7 @@ from pgqueuer.models import Job
 from pgqueuer.queries import Queries
 from pgqueuer.types import QueueExecutionMode
 
-from tests.bench.harness import StatementSizes, TimedWindow, parse_sets
+from tests.bench.harness import StatementSizes, TimedWindow, count_sizes, parse_sets
 
 ENTRYPOINT = "bench_noop"
 
@@ -74,19 +74,8 @@ class Enqueuer:
 def count_statements(queries: Queries) -> tuple[StatementSizes, StatementSizes]:
     """Wrap this Queries' dequeue and log_jobs to count the jobs each statement carries."""
     claims, finishes = StatementSizes(), StatementSizes()
-    dequeue, log_jobs = queries.dequeue, queries.log_jobs
-
-    async def counted_dequeue(*args: Any, **kwargs: Any) -> Any:
-        jobs = await dequeue(*args, **kwargs)
-        claims.add(len(jobs))
-        return jobs
-
-    async def counted_log_jobs(job_status: Any) -> None:
-        finishes.add(len(job_status))
-        await log_jobs(job_status)
-
-    queries.dequeue = counted_dequeue  # type: ignore[method-assign]
-    queries.log_jobs = counted_log_jobs  # type: ignore[method-assign]
+    count_sizes(queries, "dequeue", claims)
+    count_sizes(queries, "log_jobs", finishes, argument=0)
     return claims, finishes
 
 
