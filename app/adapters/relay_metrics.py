@@ -1,13 +1,16 @@
-"""Prometheus metrics of the relay: outbox pending count and lag, published and failed totals."""
+"""Prometheus metrics of the relay: outbox pending count and lag, published and failed
+totals, and its health: its state and whether it reaches the broker and the database."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, start_http_server
 
 from app.application.relay import Outbox, Relay
+
+STATES = ["starting", "standby", "publishing", "broker_unavailable", "database_unavailable"]
 
 
 class RelayMetrics:
@@ -33,6 +36,22 @@ class RelayMetrics:
             "Events RabbitMQ refused (retried later, or set aside)",
             registry=self.registry,
         )
+        self.broker_up = Gauge(
+            "assistente_relay_broker_up",
+            "1 while the relay is connected to RabbitMQ (checked every round, idle or not)",
+            registry=self.registry,
+        )
+        self.database_up = Gauge(
+            "assistente_relay_database_up",
+            "1 while the relay reaches Postgres",
+            registry=self.registry,
+        )
+        self.state = Enum(
+            "assistente_relay_state",
+            "What the relay is doing",
+            states=STATES,
+            registry=self.registry,
+        )
         self._seen_published = 0
         self._seen_failed = 0
 
@@ -40,6 +59,10 @@ class RelayMetrics:
         start_http_server(port, addr=host, registry=self.registry)
 
     async def refresh(self) -> None:
+        relay = self._relay
+        self.state.state(relay.state if relay.state in STATES else "starting")
+        self.broker_up.set(1 if relay.broker_up else 0)
+        self.database_up.set(1 if relay.database_up else 0)
         pending, lag = await self._outbox.lag()
         self.pending.set(pending)
         self.lag.set(lag)

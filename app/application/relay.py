@@ -91,6 +91,11 @@ class Outbox(Protocol):
 class EventPublisher(Protocol):
     """The broker side: publish with confirms."""
 
+    async def connect(self) -> None:
+        """Be connected, with the topology declared (at once if already so); raise
+        BrokerUnavailable if the broker cannot be reached."""
+        ...
+
     async def publish(self, events: Sequence[OutboxEvent]) -> PublishResult:
         """Publish in order, answering by event id; raise BrokerUnavailable if the
         broker cannot be reached."""
@@ -117,7 +122,8 @@ class RelayConfig:
     refusal_backoff_seconds: float = 1.0
     retention_seconds: float = 7 * 86_400
     prune_every_seconds: float = 60.0
-    backoff_max_seconds: float = 30.0
+    # Retry a lost database or broker at most this long after it is back.
+    backoff_max_seconds: float = 5.0
 
 
 @dataclass(slots=True)
@@ -136,6 +142,10 @@ class Relay:
         self.config = config
         self.totals = RelayCounts()
         self.state = "starting"
+        # What the relay last saw of each dependency (None until it tried), for health.
+        self.broker_up: bool | None = None
+        self.database_up: bool | None = None
+        self._leading = False
         self._last_prune = 0.0
 
     async def run_once(self) -> RelayCounts:
@@ -203,11 +213,18 @@ class Relay:
 
     async def close(self) -> None:
         """Give up the active-relay lock and the broker connection."""
-        await self._outbox.resign()
+        self._leading = False
+        with contextlib.suppress(Exception):  # a lock whose session died is already free
+            await self._outbox.resign()
         await self._publisher.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; a standby relay takes over when the active one dies.
+
+        Every round first makes sure the broker connection is up (declaring the
+        topology on each new connection), so the exchange exists before the first
+        event and a lost broker shows even while idle. A database or broker that
+        goes away is waited for with backoff; only `stop` ends the loop.
 
         A batch that only needs archiving is archived while the next is read and
         published: its events are all confirmed, so nothing later waits on it. A batch
@@ -218,10 +235,13 @@ class Relay:
         settling: asyncio.Task[RelayCounts] | None = None
         try:
             while not stop.is_set():
-                if not await self._lead():
-                    await _sleep(stop, 1.0)
-                    continue
                 try:
+                    await self._publisher.connect()
+                    self.broker_up = True
+                    if not await self._lead():
+                        backoff = 0.5
+                        await _sleep(stop, 1.0)
+                        continue
                     delivery = await self._publish_next()
                     if settling is not None:
                         previous, settling = settling, None
@@ -232,19 +252,25 @@ class Relay:
                             settling = asyncio.create_task(self._settle(settlement))
                         else:
                             await self._settle(settlement)
+                    await self._maybe_prune()
                     self._set_state("publishing")
                     backoff = 0.5
                 except BrokerUnavailable as error:
+                    self.broker_up = False
                     self._set_state("broker_unavailable", reason=str(error), retry_in=backoff)
                     await _sleep(stop, backoff)
                     backoff = min(backoff * 2, self.config.backoff_max_seconds)
                     continue
-                except Exception as error:  # the database may be away; keep going gently
-                    self._set_state("database_unavailable", error_type=type(error).__name__)
+                except Exception as error:  # the database is away: wait for it, gently
+                    # Whatever this relay had read, it reclaims once it leads again.
+                    self._leading = False
+                    self.database_up = False
+                    self._set_state(
+                        "database_unavailable", error_type=type(error).__name__, retry_in=backoff
+                    )
                     await _sleep(stop, backoff)
                     backoff = min(backoff * 2, self.config.backoff_max_seconds)
                     continue
-                await self._maybe_prune()
                 if delivery is None:
                     await _sleep(stop, idle)
                     idle = min(idle * 2, self.config.idle_seconds)
@@ -257,13 +283,16 @@ class Relay:
             await self.close()
 
     async def _lead(self) -> bool:
-        was_leading = self.state not in {"starting", "standby"}
+        """Hold the active-relay lock; on taking it (at start, or after losing it to a
+        database outage) make what was read before visible again."""
         leading = await self._outbox.try_lead()
-        if leading and not was_leading:
+        self.database_up = True
+        if leading and not self._leading:
             await self._outbox.reclaim()
             self._set_state("publishing")
         elif not leading:
             self._set_state("standby")
+        self._leading = leading
         return leading
 
     async def _maybe_prune(self) -> None:

@@ -8,6 +8,7 @@ import time: pools are created closed and opened when a process starts serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
 from app.adapters.artifacts.local import LocalArtifactStore
+from app.adapters.postgres.database_watch import DatabaseWatch
 from app.adapters.postgres.embedded import start_embedded_postgres
 from app.adapters.postgres.health_check import OutboxLagCheck, PgHealthCheck
 from app.adapters.postgres.lease_store import PgLeaseStore
@@ -87,6 +89,12 @@ class Services:
     settings: Settings
     pool: AsyncConnectionPool
     url: str
+    # Logs the database going away and coming back, once each, while the process runs.
+    watch: DatabaseWatch = field(init=False)
+    watching: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.watch = DatabaseWatch(self.pool, self.url)
 
     @property
     def tasks(self) -> PgTaskRepository:
@@ -98,8 +106,27 @@ class Services:
     async def start_in_background(self) -> None:
         """Open the pool without waiting: the API starts even while Postgres is down."""
         await self.start(wait=False)
+        self._keep_watching()
+
+    async def start_when_reachable(self, stop: asyncio.Event) -> bool:
+        """Open the pool once the database answers, retrying with backoff meanwhile
+        (one log line, not one per try); False if `stop` came first."""
+        await self.start(wait=False)
+        if not await self.watch.wait_until_reachable(stop):
+            return False
+        self._keep_watching()
+        return True
+
+    def _keep_watching(self) -> None:
+        if self.watching is None:
+            self.watching = asyncio.create_task(self.watch.run())
 
     async def stop(self) -> None:
+        watching, self.watching = self.watching, None
+        if watching is not None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
         await self.pool.close()
 
 
@@ -206,8 +233,13 @@ class WorkerProcess:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Open the pool, run worker and maintenance until `stop` is set (or a burst
-        worker runs out of work), close the pool."""
-        await self.services.start()
+        worker runs out of work), close the pool. The database may be away at first:
+        it waits for it (a signal ends the wait)."""
+        if not await self.services.start_when_reachable(stop):
+            for close in self.closers:
+                await close()
+            await self.services.stop()
+            return
         done = asyncio.Event()
 
         async def work() -> None:
@@ -310,7 +342,11 @@ class RelayProcess:
     metrics_port: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.services.start()
+        """Relay until `stop` is set; waits for the database first if it is away."""
+        if not await self.services.start_when_reachable(stop):
+            await self.relay.close()
+            await self.services.stop()
+            return
         if self.metrics_port:
             self.metrics.serve(self.metrics_port)
         try:

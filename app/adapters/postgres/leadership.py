@@ -20,7 +20,17 @@ PING_SECONDS = 5
 class AdvisoryLeadership:
     """Compete for one named advisory lock; `try_lead` is cheap to call every round."""
 
-    def __init__(self, conninfo: str, *, lock_query: LiteralString, application_name: str) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        lock_query: LiteralString,
+        application_name: str,
+        raise_when_unreachable: bool = False,
+    ) -> None:
+        # With `raise_when_unreachable`, a database that cannot be reached raises instead
+        # of answering "someone else leads", so the caller can tell the two apart.
+        self._raise_when_unreachable = raise_when_unreachable
         self._conninfo = conninfo
         self._lock_query = lock_query
         self._application_name = application_name
@@ -53,6 +63,8 @@ class AdvisoryLeadership:
                     keepalives_count=3,
                 )
         except (psycopg.Error, TimeoutError):
+            if self._raise_when_unreachable:
+                raise
             return False
         try:
             await conn.execute(query("maintenance_session_keepalives"))
@@ -60,6 +72,8 @@ class AdvisoryLeadership:
             row = await cursor.fetchone()
         except psycopg.Error:
             await conn.close()
+            if self._raise_when_unreachable:
+                raise
             return False
         if row and row[0]:
             self._conn = conn

@@ -22,7 +22,10 @@ class PgOutbox:
     def __init__(self, pool: AsyncConnectionPool, conninfo: str) -> None:
         self._pool = pool
         self._leadership = AdvisoryLeadership(
-            conninfo, lock_query=query("outbox_relay_try_lead"), application_name="assistente-relay"
+            conninfo,
+            lock_query=query("outbox_relay_try_lead"),
+            application_name="assistente-relay",
+            raise_when_unreachable=True,
         )
 
     async def try_lead(self) -> bool:

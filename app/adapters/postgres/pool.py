@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -25,6 +26,8 @@ def create_pool(
     table's statistics still describe it as empty (a backlog that arrived in a burst):
     a bitmap scan and sort of the whole backlog would make every claim slow.
     """
+    # The pool warns once per failed reconnect attempt; DatabaseWatch says it once.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     return AsyncConnectionPool(
         conninfo,
         min_size=min_size,
@@ -45,6 +48,9 @@ def create_pool(
             "autocommit": True,
         },
         configure=_prefer_index_scans if queue_worker else None,
+        # A connection that died while idle (a restarted or failed-over server) is
+        # replaced before a caller gets it, instead of costing that caller an error.
+        check=AsyncConnectionPool.check_connection,
     )
 
 

@@ -8,7 +8,8 @@ one round trip instead of one per message.
 
 Topology is declared on every (re)connect, idempotently: the topic exchange,
 and an alternate exchange with a queue that keeps events no integration is
-bound for yet, so none vanish.
+bound for yet, so none vanish. The relay connects at start, before any event, so
+integrators can bind their queues to the exchange on a fresh install.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import secrets
 import threading
@@ -224,18 +226,31 @@ class PikaPublisher:
         self.parameters.connection_attempts = 1
         self._connect_timeout = connect_timeout
         self.exchange = exchange
+        # pika logs several errors per failed connection attempt; the relay logs the
+        # broker going away, and coming back, once each.
+        logging.getLogger("pika").setLevel(logging.CRITICAL)
         self._lock = threading.Lock()
         self._link: _Link | None = None
 
-    async def publish(self, messages: Sequence[OutboxEvent]) -> PublishResult:
-        if not messages:
-            return PublishResult()
+    async def connect(self) -> None:
+        """Open a connection (declaring the topology) unless one is open already."""
+        await self._ready_link()
+
+    async def _ready_link(self) -> _Link:
         link = self._current_link()
+        if link.ready.done() and link.ready.exception() is None:
+            return link
         try:
             await asyncio.wait_for(asyncio.wrap_future(link.ready), self._connect_timeout * 2)
         except TimeoutError as error:
             self._drop(link, "the broker did not answer in time")
             raise BrokerUnavailable("the broker did not answer in time") from error
+        return link
+
+    async def publish(self, messages: Sequence[OutboxEvent]) -> PublishResult:
+        if not messages:
+            return PublishResult()
+        link = await self._ready_link()
         batch = _Batch(Future())
         link.call(lambda: link.send(batch, list(messages)))
         try:
