@@ -159,6 +159,21 @@ class FinishedAttempt:
     outcome: Outcome
     result_json: str | None = None
     usage: Usage = field(default_factory=Usage)
+    # False: handed back or cancelled before its handler started (no attempt ran).
+    started: bool = True
+    # How long ago the handler started, when its start is written with this end
+    # (the worker had not written it yet): the TaskRunning event comes with the finish.
+    start_unwritten_ran_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartedAttempt:
+    """A handler that started: its Reserved task becomes Running."""
+
+    task_id: uuid.UUID
+    attempt_id: int
+    # How long ago it started (the database dates the start from its own clock).
+    ran_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +287,11 @@ class LeaseStore(Protocol):
         self, worker_id: str, limit: int, lease_seconds: float
     ) -> list[LeasedTask]:
         """Claim up to `limit` due tasks, highest priority first."""
+        ...
+
+    async def start_attempts(self, worker_id: str, started: Sequence[StartedAttempt]) -> set[int]:
+        """Mark Reserved tasks Running (their handlers started); return the attempt ids
+        that moved (still Reserved under their lease)."""
         ...
 
     async def finish_attempts(

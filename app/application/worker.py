@@ -30,7 +30,13 @@ from app.application.context import TaskContext
 from app.application.execution import Executors, RunningAttempt, StopReason, run_attempt
 from app.application.handlers import HandlerRegistry
 from app.application.outcome_writer import ERROR_BACKOFF_MAX, ERROR_BACKOFF_START, OutcomeWriter
-from app.application.ports import FinishedAttempt, LeasedTask, LeaseStore, TaskSignals
+from app.application.ports import (
+    FinishedAttempt,
+    LeasedTask,
+    LeaseStore,
+    ProgressUpdate,
+    TaskSignals,
+)
 from app.domain import outcome as outcomes
 from app.domain.batch_ahead import BatchAhead
 from app.domain.retry import RetryPolicy
@@ -215,14 +221,14 @@ class Worker:
         while len(self._ready) > max(0, keep):
             task = self._ready.pop()  # the last claimed goes back first
             log.info("task_handed_back", task_id=str(task.id), trace_id=task.trace_id)
-            self._queue_outcome(FinishedAttempt(task.id, task.attempt_id, outcomes.RELEASED), task)
+            self._queue_outcome(_unstarted(task, outcomes.RELEASED), task)
 
     def _stop_claiming(self) -> None:
         """No more starts: tasks held ahead go back to the queue at once."""
         self._claiming = False
         while self._ready:
             task = self._ready.popleft()
-            self._queue_outcome(FinishedAttempt(task.id, task.attempt_id, outcomes.RELEASED), task)
+            self._queue_outcome(_unstarted(task, outcomes.RELEASED), task)
 
     @property
     def _claim_batch(self) -> int:
@@ -273,6 +279,7 @@ class Worker:
             store=self._store,
         )
         running = RunningAttempt(task, context)
+        self._outcomes.started(task)  # Reserved -> Running, written in a batch
         self._running[task.attempt_id] = running
         self._by_task[task.id] = running
         running.handle = asyncio.create_task(self._execute(running))
@@ -311,7 +318,7 @@ class Worker:
         if progress is not None:
             # A handler's last words (state, metadata) land before its outcome clears the lease.
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._store.record_progress([progress]))
+                await asyncio.shield(self._record_progress([progress]))
         self._queue_outcome(finished, running.task)
 
     def _queue_outcome(self, finished: FinishedAttempt, task: LeasedTask) -> None:
@@ -360,7 +367,12 @@ class Worker:
     async def _flush_progress(self) -> None:
         updates = [u for r in list(self._running.values()) if (u := r.context.take_progress())]
         if updates:
-            await self._store.record_progress(updates)
+            await self._record_progress(updates)
+
+    async def _record_progress(self, updates: list[ProgressUpdate]) -> None:
+        # A task's start is written before its progress: events stay in order.
+        await self._outcomes.write_starts(u.attempt_id for u in updates)
+        await self._store.record_progress(updates)
 
     async def _heartbeat(self) -> None:
         running = [r for r in self._running.values() if r.handle and not r.handle.done()]
@@ -398,7 +410,7 @@ class Worker:
         """A cancel for a task held ahead: it ends Cancelled without running."""
         with contextlib.suppress(ValueError):
             self._ready.remove(task)
-            self._queue_outcome(FinishedAttempt(task.id, task.attempt_id, outcomes.CANCELLED), task)
+            self._queue_outcome(_unstarted(task, outcomes.CANCELLED), task)
 
     def _on_cancel(self, task_id: uuid.UUID) -> None:
         for task in self._ready:
@@ -423,6 +435,11 @@ class Worker:
     @property
     def running_count(self) -> int:
         return len(self._running)
+
+
+def _unstarted(task: LeasedTask, outcome: outcomes.Outcome) -> FinishedAttempt:
+    """The end of a task held ahead whose handler never started: no attempt ran."""
+    return FinishedAttempt(task.id, task.attempt_id, outcome, started=False)
 
 
 async def _wait_any(*events: asyncio.Event, seconds: float | None = None) -> None:

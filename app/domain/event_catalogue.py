@@ -64,7 +64,7 @@ DETAILS: dict[EventType, dict[str, Any]] = {
 
 DESCRIPTIONS: dict[EventType, str] = {
     EventType.QUEUED: "A task was accepted and waits for a worker (seed 000's TaskQueued).",
-    EventType.RUNNING: "A worker leased the task and started an attempt.",
+    EventType.RUNNING: "A worker started the task's handler (a new attempt).",
     EventType.PROGRESSED: "The running task reported progress (at most about once a second).",
     EventType.SUCCEEDED: "The task finished; fetch its result through the API.",
     EventType.FAILED: "An attempt failed; the task retries at retryAt.",

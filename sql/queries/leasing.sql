@@ -1,5 +1,5 @@
 -- name: task_lease_available
--- Claim up to `limit` due tasks for one worker in one statement: the lease (with a new attempt id) and a TaskRunning event. The attempt's row is written when it ends.
+-- Claim up to `limit` due tasks for one worker in one statement: each becomes Reserved, with a lease and a new attempt id. Nothing is published yet: the task shows Running, with its TaskRunning event, once its handler starts (task_start_attempts), and the attempt's row is written when it ends.
 WITH candidate AS (
     -- Attempt ids are drawn in claim order, so attempts sort the way they were claimed.
     SELECT ctid, nextval('task_attempts_id_seq') AS attempt_id
@@ -17,35 +17,54 @@ WITH candidate AS (
       FROM candidate
 ), leased AS (
     UPDATE tasks t
-       SET status = 'Running',
+       SET status = 'Reserved',
            locked_by = %(worker_id)s,
            locked_until = now() + make_interval(secs => %(lease_seconds)s),
            attempt_id = (SELECT attempt_ids[array_position(rows, t.ctid)] FROM picked),
            attempt_count = t.attempt_count + 1,
-           version = t.version + 1,
-           started_at = coalesce(t.started_at, now()),
-           attempt_started_at = now(),
+           -- Not started yet: set when its handler starts (or by the finish, see below).
+           attempt_started_at = NULL,
            updated_at = now()
      -- By row address (the rows are locked): a join here can turn into a scan of the
      -- whole table once it holds a few thousand rows.
      WHERE t.ctid = ANY ((SELECT rows FROM picked)::tid[])
     RETURNING t.id, t.tenant_id, t.type, t.capability_type, t.payload, t.attempt_id,
               t.attempt_count, t.max_attempts, t.timeout_seconds, t.retry_policy, t.trace_id,
-              t.correlation_id, t.version, t.priority, t.scheduled_at, t.locked_by
-), events AS (
-    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
-                             detail)
-    SELECT id, tenant_id, version, 'TaskRunning', 'Running', trace_id, attempt_count,
-           jsonb_build_object('attemptNo', attempt_count, 'workerId', locked_by)
-      FROM leased
+              t.correlation_id, t.priority, t.scheduled_at
 )
 SELECT id, tenant_id, type, capability_type, payload, attempt_id, attempt_count, max_attempts,
        timeout_seconds, retry_policy, trace_id, correlation_id
   FROM leased
  ORDER BY priority, scheduled_at;
 
+-- name: task_start_attempts
+-- Reserved tasks whose handlers have started become Running, with a TaskRunning event each (the worker writes these in batches; a task that ends first gets both in its finish).
+WITH started AS (
+    UPDATE tasks t
+       SET status = 'Running',
+           version = t.version + 1,
+           started_at = coalesce(t.started_at, s.started_at),
+           attempt_started_at = s.started_at,
+           updated_at = now()
+      FROM unnest(%(task_ids)s::uuid[], %(attempt_ids)s::bigint[], %(ran_ms)s::float8[])
+           AS a(task_id, attempt_id, ran_ms),
+           LATERAL (SELECT now() - make_interval(secs => a.ran_ms / 1000) AS started_at) s
+     WHERE t.id = ANY(%(task_ids)s::uuid[])
+       AND t.id = a.task_id
+       AND t.attempt_id = a.attempt_id  -- set only while leased: the whole guard
+       AND t.status = 'Reserved'
+    RETURNING t.id, t.tenant_id, t.version, t.trace_id, t.attempt_count, t.attempt_id
+), events AS (
+    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
+                             detail)
+    SELECT id, tenant_id, version, 'TaskRunning', 'Running', trace_id, attempt_count,
+           jsonb_build_object('attemptNo', attempt_count, 'workerId', %(worker_id)s::text)
+      FROM started
+)
+SELECT attempt_id FROM started;
+
 -- name: task_finish_attempts
--- End many attempts of one worker in one statement: task row, attempt row, result artifact and event. Each write is guarded by the attempt that holds the lease, so a stale worker changes nothing. A cancel requested meanwhile wins over a retry or a release.
+-- End many attempts of one worker in one statement: task row, attempt row, result artifact and event. Each write is guarded by the attempt that holds the lease, so a stale worker changes nothing. A cancel requested meanwhile wins over a retry or a release. An attempt whose start was not written yet (`running_event`) gets its TaskRunning event here, just before its end; a task handed back or cancelled before its handler started (`unstarted`) leaves no attempt row, and goes back to Queued without an event.
 WITH outcome AS (
     -- One JSON array of outcomes: a single parameter to send instead of fourteen arrays.
     SELECT *
@@ -53,7 +72,8 @@ WITH outcome AS (
            AS o(task_id uuid, attempt_id bigint, task_status task_status,
                 attempt_status attempt_status, event_type text, retry_delay float8,
                 error_code text, error_detail text, result text, model text,
-                tokens_in integer, tokens_out integer, cost numeric, latency_ms integer)
+                tokens_in integer, tokens_out integer, cost numeric, latency_ms integer,
+                running_event boolean, unstarted boolean, ran_ms float8)
 ), finished AS (
     UPDATE tasks t
        SET status = CASE WHEN t.cancel_requested_at IS NOT NULL
@@ -66,14 +86,27 @@ WITH outcome AS (
            locked_by = NULL,
            locked_until = NULL,
            attempt_id = NULL,
-           -- A lease handed back on shutdown does not use up an attempt.
-           attempt_count = t.attempt_count - (o.attempt_status = 'Released')::integer,
+           -- A lease handed back on shutdown, or never started, does not use up an attempt.
+           attempt_count = t.attempt_count
+                           - (o.attempt_status = 'Released' OR o.unstarted IS TRUE)::integer,
+           started_at = CASE WHEN o.unstarted IS TRUE THEN t.started_at
+                             ELSE coalesce(t.started_at,
+                                           now() - make_interval(secs => o.ran_ms / 1000)) END,
+           attempt_started_at = CASE WHEN o.unstarted IS TRUE THEN t.attempt_started_at
+                                     ELSE coalesce(t.attempt_started_at,
+                                                   now() - make_interval(secs => o.ran_ms / 1000))
+                                END,
            last_error = CASE WHEN o.attempt_status = 'Released' THEN t.last_error
                              ELSE o.error_detail END,
            progress = CASE WHEN o.task_status = 'Succeeded' THEN 100 ELSE t.progress END,
            finished_at = CASE WHEN o.task_status IN ('Succeeded', 'Cancelled', 'DeadLetter')
                                 OR t.cancel_requested_at IS NOT NULL THEN now() END,
-           version = t.version + 1,
+           -- One for the ending event (none for an unstarted task going back to Queued),
+           -- one more for a TaskRunning event written here.
+           version = t.version
+                     + (o.unstarted IS NOT TRUE OR o.task_status <> 'Queued'
+                        OR t.cancel_requested_at IS NOT NULL)::integer
+                     + (o.running_event IS TRUE)::integer,
            updated_at = now()
       FROM outcome o
      -- Probe the key for each outcome: a join here turns into a scan of the table.
@@ -86,6 +119,7 @@ WITH outcome AS (
               t.attempt_started_at, t.attempt_count,
               -- a released attempt was given back above; its number is the one before
               t.attempt_count + (o.attempt_status = 'Released')::integer AS attempt_no,
+              o.running_event IS TRUE AS running_event, o.unstarted IS TRUE AS unstarted,
               o.attempt_id AS ended_attempt_id, o.task_status AS reported_status,
               o.attempt_status, o.event_type, o.retry_delay, o.error_code, o.error_detail,
               o.result, o.model, o.tokens_in, o.tokens_out, o.cost, o.latency_ms
@@ -97,6 +131,7 @@ WITH outcome AS (
            coalesce(attempt_started_at, now()), now(), error_code, error_detail, model,
            tokens_in, tokens_out, cost, latency_ms
       FROM finished
+     WHERE NOT unstarted
 ), artifacts AS (
     INSERT INTO task_artifacts (task_id, kind, name, content_type, content, size_bytes)
     SELECT id, 'result', 'result.json', 'application/json', result, octet_length(result)
@@ -105,14 +140,20 @@ WITH outcome AS (
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
                              detail)
+    SELECT id, tenant_id, version - 1, 'TaskRunning', 'Running', trace_id, attempt_no,
+           jsonb_build_object('attemptNo', attempt_no, 'workerId', %(worker_id)s::text)
+      FROM finished
+     WHERE running_event
+    UNION ALL
     SELECT id, tenant_id, version,
            CASE WHEN status <> reported_status THEN 'TaskCancelled' ELSE event_type END,
            status, trace_id, attempt_count,
            jsonb_strip_nulls(jsonb_build_object(
-               'attemptStatus', attempt_status,
+               'attemptStatus', CASE WHEN NOT unstarted THEN attempt_status END,
                'retryAt', CASE WHEN status = 'Failed' THEN scheduled_at END,
                'errorCode', error_code, 'error', error_detail))
       FROM finished
+     WHERE NOT (unstarted AND status = 'Queued')
 )
 SELECT ended_attempt_id FROM finished;
 
@@ -143,6 +184,8 @@ WITH progress AS (
       FROM progress p
      WHERE t.id = p.task_id
        AND t.attempt_id = p.attempt_id  -- set only while leased: the whole guard
+       -- The worker writes a handler's start before its progress, so events stay in order.
+       AND t.status = 'Running'
     RETURNING t.id, t.tenant_id, t.version, t.trace_id, t.progress, t.state, t.attempt_count
 )
 INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,

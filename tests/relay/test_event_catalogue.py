@@ -13,7 +13,7 @@ import psycopg
 from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.maintenance_store import PgMaintenanceStore
 from app.application.maintenance import Maintenance
-from app.application.ports import FinishedAttempt, ProgressUpdate
+from app.application.ports import FinishedAttempt, ProgressUpdate, StartedAttempt
 from app.application.tasks import cancel_task, requeue_task
 from app.bootstrap import Services
 from app.domain import outcome
@@ -34,9 +34,10 @@ async def test_every_event_type_in_the_outbox_matches_its_schema(
     # succeeded, with progress on the way
     [done] = await enqueue("demo.noop")
     [lease] = await store.lease_available("w1", 1, 30)
+    await store.start_attempts("w1", [StartedAttempt(done, lease.attempt_id, 0.0)])
     await store.record_progress([ProgressUpdate(done, lease.attempt_id, 50, "half", None)])
     await store.finish_attempts("w1", [FinishedAttempt(done, lease.attempt_id, outcome.SUCCEEDED)])
-    # failed, then dead-lettered, then requeued
+    # failed (its start written with its end), then dead-lettered, then requeued
     [flaky] = await enqueue("demo.noop", max_attempts=2)
     for _ in range(2):
         await conn.execute("UPDATE tasks SET scheduled_at = now() WHERE id = %s", (flaky,))
@@ -44,7 +45,8 @@ async def test_every_event_type_in_the_outbox_matches_its_schema(
         failed = outcome.failed(
             RuntimeError("x"), attempt_no=lease.attempt_no, max_attempts=2, policy=RetryPolicy()
         )
-        await store.finish_attempts("w1", [FinishedAttempt(flaky, lease.attempt_id, failed)])
+        ended = FinishedAttempt(flaky, lease.attempt_id, failed, start_unwritten_ran_seconds=0.1)
+        await store.finish_attempts("w1", [ended])
     # released, then cancel requested while running, then a lost lease ends it cancelled
     [moving] = await enqueue("demo.noop")
     [lease] = await store.lease_available("w1", 1, 30)

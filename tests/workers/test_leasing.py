@@ -63,8 +63,8 @@ async def test_a_large_claim_runs_as_several_statements_and_takes_exactly_its_sh
     assert len(leased) == len({task.id for task in leased}) == 350
     row = await (
         await conn.execute(
-            "SELECT count(*) FILTER (WHERE status = 'Running'),"
-            " count(DISTINCT attempt_id) FILTER (WHERE status = 'Running') FROM tasks"
+            "SELECT count(*) FILTER (WHERE status = 'Reserved'),"
+            " count(DISTINCT attempt_id) FILTER (WHERE status = 'Reserved') FROM tasks"
         )
     ).fetchone()
     assert row == (350, 350)
@@ -102,7 +102,7 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_overwrite_anything(
     row = await (
         await conn.execute("SELECT status::text, locked_by FROM tasks WHERE id = %s", (task_id,))
     ).fetchone()
-    assert row == ("Running", "new-owner")
+    assert row == ("Reserved", "new-owner")
 
     # The owner's own writes go through.
     assert await store.finish_attempts("new-owner", [succeeded(task_id, fresh.attempt_id)]) == {
@@ -135,7 +135,7 @@ async def test_an_expired_lease_with_a_cancel_request_ends_cancelled(
 ) -> None:
     [task_id] = await enqueue("demo.noop")
     await PgLeaseStore(services.pool).lease_available("w", 1, 30)
-    assert await services.tasks.request_cancel(tenant, task_id) is TaskStatus.RUNNING
+    assert await services.tasks.request_cancel(tenant, task_id) is TaskStatus.RESERVED
     await expire_leases(conn)
     await Maintenance(
         PgMaintenanceStore(services.pool, services.url), artifacts=FakeArtifactStore()

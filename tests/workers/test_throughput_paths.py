@@ -39,17 +39,25 @@ def gated_registry(gate: asyncio.Event, started: list[uuid.UUID]) -> HandlerRegi
     return registry
 
 
+async def statuses(conn: Conn, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    cursor = await conn.execute("SELECT id, status::text FROM tasks WHERE id = ANY(%s)", (ids,))
+    return {row[0]: row[1] for row in await cursor.fetchall()}
+
+
 async def held_ahead(conn: Conn, ids: list[uuid.UUID], count: int) -> list[uuid.UUID]:
-    """Wait until `count` of `ids` are leased (Running) but not started by a handler."""
+    """Wait until one of `ids` runs and `count` are leased ahead (Reserved, not started);
+    return the Reserved ones."""
     for _ in range(200):
-        cursor = await conn.execute(
-            "SELECT id FROM tasks WHERE id = ANY(%s) AND status = 'Running' ORDER BY id", (ids,)
-        )
-        running = [row[0] for row in await cursor.fetchall()]
-        if len(running) >= count + 1:
-            return running
+        now = await statuses(conn, ids)
+        reserved = sorted(i for i, status in now.items() if status == "Reserved")
+        if len(reserved) == count and list(now.values()).count("Running") == 1:
+            return reserved
         await asyncio.sleep(0.05)
-    raise AssertionError("the worker did not lease ahead")
+    raise AssertionError(f"the worker did not lease ahead: {now}")
+
+
+async def event_types(conn: Conn, task_id: uuid.UUID) -> list[str]:
+    return [e[1] for e in await events_of(conn, task_id)]
 
 
 async def test_a_burst_worker_runs_everything_due_then_exits_on_its_own(
@@ -72,14 +80,23 @@ async def test_tasks_leased_ahead_start_as_slots_free(
     gate, started = asyncio.Event(), []
     ids = await enqueue("bench.gated", count=3)
     await start_worker(gated_registry(gate, started), worker_concurrency=1, worker_prefetch=2)
-    await held_ahead(conn, ids, 2)
+    held = await held_ahead(conn, ids, 2)
     await asyncio.sleep(0.2)
     assert len(started) == 1  # one slot: the others wait, leased, without running
+    assert started[0] not in held
+    assert (await statuses(conn, held)) == {task_id: "Reserved" for task_id in held}
+    for task_id in held:  # nothing is published, and no attempt shows, before they start
+        assert await event_types(conn, task_id) == ["TaskQueued"]
+        assert await attempts_of(conn, task_id) == []
+    assert await event_types(conn, started[0]) == ["TaskQueued", "TaskRunning"]
     gate.set()
     await wait_for_status(conn, ids, {"Succeeded"})
     assert sorted(started) == sorted(ids)
     for task_id in ids:
         assert [a[:2] for a in await attempts_of(conn, task_id)] == [(1, "Succeeded")]
+        assert await event_types(conn, task_id) == ["TaskQueued", "TaskRunning", "TaskSucceeded"]
+        sequences = [e[0] for e in await events_of(conn, task_id)]
+        assert sequences == [1, 2, 3]
 
 
 async def test_a_cancel_for_a_task_leased_ahead_ends_it_without_running_it(
@@ -88,14 +105,18 @@ async def test_a_cancel_for_a_task_leased_ahead_ends_it_without_running_it(
     gate, started = asyncio.Event(), []
     ids = await enqueue("bench.gated", count=2)
     await start_worker(gated_registry(gate, started), worker_concurrency=1, worker_prefetch=1)
-    await held_ahead(conn, ids, 1)
-    [waiting] = [task_id for task_id in ids if task_id not in started]
-    assert await cancel_task(tenant, waiting, tasks=services.tasks) is TaskStatus.RUNNING
+    [waiting] = await held_ahead(conn, ids, 1)
+    assert await cancel_task(tenant, waiting, tasks=services.tasks) is TaskStatus.RESERVED
     await wait_for_status(conn, [waiting], {"Cancelled"}, within=5)
     gate.set()
     await wait_for_status(conn, [task_id for task_id in ids if task_id != waiting], {"Succeeded"})
     assert waiting not in started
-    assert [a[1] for a in await attempts_of(conn, waiting)] == ["Cancelled"]
+    assert await attempts_of(conn, waiting) == []  # it never ran
+    assert await event_types(conn, waiting) == [
+        "TaskQueued",
+        "TaskCancelRequested",
+        "TaskCancelled",
+    ]
 
 
 async def test_shutdown_hands_back_tasks_leased_ahead_without_using_an_attempt(
@@ -109,18 +130,21 @@ async def test_shutdown_hands_back_tasks_leased_ahead_without_using_an_attempt(
         worker_prefetch=2,
         worker_shutdown_grace_seconds=0.2,
     )
-    await held_ahead(conn, ids, 2)
+    held = await held_ahead(conn, ids, 2)
     await worker.stop()
-    statuses = await wait_for_status(conn, ids, {"Queued"})
-    assert set(statuses.values()) == {"Queued"}
+    after = await wait_for_status(conn, ids, {"Queued"})
+    assert set(after.values()) == {"Queued"}
     cursor = await conn.execute(
         "SELECT count(*) FROM tasks WHERE id = ANY(%s) AND attempt_count = 0 AND locked_by IS NULL",
         (ids,),
     )
     assert await cursor.fetchone() == (3,)
-    for task_id in ids:
-        assert [a[1] for a in await attempts_of(conn, task_id)] == ["Released"]
-        assert [e[1] for e in await events_of(conn, task_id)][-1] == "TaskReleased"
+    [ran] = started
+    assert [a[1] for a in await attempts_of(conn, ran)] == ["Released"]
+    assert await event_types(conn, ran) == ["TaskQueued", "TaskRunning", "TaskReleased"]
+    for task_id in held:  # never started: no attempt, nothing published
+        assert await attempts_of(conn, task_id) == []
+        assert await event_types(conn, task_id) == ["TaskQueued"]
 
 
 async def test_a_running_attempt_is_on_its_task_and_its_row_is_written_when_it_ends(
@@ -154,6 +178,16 @@ async def test_work_held_ahead_goes_back_when_tasks_turn_long(
 
     quick = await enqueue("bench.fast", count=200, priority=1)
     slow = await enqueue("bench.gated", count=30, priority=2)
+    most_reserved = 0
+
+    async def watch_reserved() -> None:
+        nonlocal most_reserved
+        while True:
+            reserved = list((await statuses(conn, slow)).values()).count("Reserved")
+            most_reserved = max(most_reserved, reserved)
+            await asyncio.sleep(0.01)
+
+    watcher = asyncio.create_task(watch_reserved())
     await start_worker(registry, worker_concurrency=10)
     await wait_for_status(conn, quick, {"Succeeded"})
     # Short tasks: the worker held slow ones ahead; once they run long, it hands the
@@ -171,11 +205,14 @@ async def test_work_held_ahead_goes_back_when_tasks_turn_long(
     )
     assert await cursor.fetchone() == (10,)
     assert len(started) == 10
+    watcher.cancel()
+    now = list((await statuses(conn, slow)).values())
+    assert most_reserved > 0  # some were held ahead...
+    assert (now.count("Reserved"), now.count("Queued")) == (0, 20)  # ...and handed back
     gate.set()
     await wait_for_status(conn, slow, {"Succeeded"})
     cursor = await conn.execute(
-        "SELECT count(*) FROM task_attempts WHERE task_id = ANY(%s) AND status = 'Released'",
+        "SELECT status::text, count(*) FROM task_attempts WHERE task_id = ANY(%s) GROUP BY 1",
         (slow,),
     )
-    (released,) = await cursor.fetchone() or (0,)
-    assert released > 0  # some were held ahead and handed back, not run late
+    assert await cursor.fetchall() == [("Succeeded", 30)]  # handed back unstarted: no attempt

@@ -11,7 +11,13 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from app.adapters.postgres.queries import query
-from app.application.ports import Artifact, FinishedAttempt, LeasedTask, ProgressUpdate
+from app.application.ports import (
+    Artifact,
+    FinishedAttempt,
+    LeasedTask,
+    ProgressUpdate,
+    StartedAttempt,
+)
 from app.domain import outcome as outcomes
 from app.domain.enums import CapabilityType
 from app.domain.outcome import Outcome
@@ -64,6 +70,19 @@ class PgLeaseStore:
         params = {"worker_id": worker_id, "outcomes": Jsonb([_outcome(f) for f in finished])}
         async with self._pool.connection() as conn:
             cursor = await conn.execute(query("task_finish_attempts"), params)
+            return {row[0] for row in await cursor.fetchall()}
+
+    async def start_attempts(self, worker_id: str, started: Sequence[StartedAttempt]) -> set[int]:
+        if not started:
+            return set()
+        params = {
+            "worker_id": worker_id,
+            "task_ids": [s.task_id for s in started],
+            "attempt_ids": [s.attempt_id for s in started],
+            "ran_ms": [s.ran_seconds * 1000 for s in started],
+        }
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query("task_start_attempts"), params)
             return {row[0] for row in await cursor.fetchall()}
 
     async def extend_leases(
@@ -128,6 +147,11 @@ def _outcome(finished: FinishedAttempt) -> dict[str, Any]:
         "latency_ms": usage.latency_ms,
     }
     fields.update(_statuses(outcome))
+    if not finished.started:
+        fields["unstarted"] = True
+    elif finished.start_unwritten_ran_seconds is not None:
+        fields["running_event"] = True
+        fields["ran_ms"] = finished.start_unwritten_ran_seconds * 1000
     for key, value in (
         ("retry_delay", outcome.retry_delay),
         ("error_code", outcome.error_code),
