@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from quart import current_app
 
@@ -11,13 +12,18 @@ from app.application.artifact_store import ArtifactStore
 from app.application.auth import PrincipalCache, TenantRepository
 from app.application.health import HealthCheck
 from app.application.ports import TaskQueries, TaskRepository
+from app.application.tasks import TaskResults
 from app.domain.rate_limit import RateLimiter
+
+
+class TaskReads(TaskQueries, TaskResults, Protocol):
+    """The read side the API shows tasks with: queries, and results many at once."""
 
 
 @dataclass(frozen=True, slots=True)
 class ApiDependencies:
     tasks: TaskRepository
-    queries: TaskQueries
+    queries: TaskReads
     tenants: TenantRepository
     health_checks: Sequence[HealthCheck]
     default_max_attempts: int = 3

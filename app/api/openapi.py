@@ -12,7 +12,7 @@ from app.api.schemas import Problem
 
 HIDDEN_PREFIXES = ("/docs", "/openapi.json", "/static")
 COMMON_ERRORS = {
-    "400": "Malformed request (bad JSON, bad header).",
+    "400": "Malformed request: a body that is not valid JSON (`detail` says where), a bad header.",
     "401": "Missing, unknown or revoked API key.",
     "403": "The key may not do this.",
     "405": "Method not allowed on this path.",

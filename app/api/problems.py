@@ -78,6 +78,7 @@ class ProblemError(Exception):
         detail: str,
         *,
         slug: str | None = None,
+        title: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -85,6 +86,7 @@ class ProblemError(Exception):
         self.status = status
         self.detail = detail
         self.slug = slug
+        self.title = title
         self.errors = errors
         self.headers = headers
 
@@ -106,6 +108,7 @@ def register_problem_handlers(app: Quart) -> None:
             error.status,
             detail=error.detail,
             slug=error.slug,
+            title=error.title,
             errors=error.errors,
             headers=error.headers,
         )

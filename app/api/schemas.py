@@ -174,7 +174,8 @@ class CreateBatch(Schema):
 
 
 class TaskBody(Output):
-    """A task as the API shows it."""
+    """A task as the API shows it: the same fields, filled the same way, from every
+    endpoint that returns tasks (create, batch, list, get, cancel, requeue)."""
 
     id: uuid.UUID
     tenant_id: uuid.UUID
@@ -184,11 +185,21 @@ class TaskBody(Output):
     execution_type: ExecutionType
     priority: int
     status: TaskStatus
-    progress: int
-    state: str | None
+    progress: int = Field(description="0-100; 100 once the task has Succeeded.")
+    state: str | None = Field(
+        description="What the handler last reported it is doing, while the task is Running; "
+        "null in every other status (a waiting or finished task is doing nothing; the "
+        "states it went through are in its events)."
+    )
     metadata: dict[str, Any]
-    attempt_count: int
-    max_attempts: int
+    attempt_count: int = Field(
+        description="Attempts started so far, over the task's whole life: a requeue does "
+        "not reset it, so attempt numbers stay unique."
+    )
+    max_attempts: int = Field(
+        description="Attempts allowed in all. A requeue raises it by the attempts the task "
+        "was given, so a requeued task gets that many fresh attempts."
+    )
     last_error: str | None
     cancel_requested: bool
     correlation_id: str | None
@@ -198,8 +209,11 @@ class TaskBody(Output):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    payload: dict[str, Any] | None = None
-    result: Any | None = None
+    payload: dict[str, Any] = Field(description="The task's input, as it was queued.")
+    result: Any = Field(
+        description="The handler's result (any JSON value) once the task has Succeeded; "
+        "null before that, and when the handler returned nothing."
+    )
 
 
 class TaskList(Output):

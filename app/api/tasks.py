@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +19,7 @@ from app.api.auth import principal, require_api_key, tenant_scope
 from app.api.bodies import model_response, request_model
 from app.api.dependencies import deps
 from app.api.problems import ProblemError
+from app.api.representation import rendered, rendered_fields
 from app.api.schemas import (
     ArtifactBody,
     ArtifactList,
@@ -107,45 +107,6 @@ def command(
     )
 
 
-def task_fields(
-    task: TaskRecord, *, with_payload: bool = False, result: str | None = None
-) -> dict[str, Any]:
-    """The fields of a task's TaskBody. A batch validates all its tasks' fields in one
-    pydantic call, several times cheaper than a TaskBody per task."""
-    return {
-        "id": task.id,
-        "tenant_id": task.tenant_id,
-        "type": task.type,
-        "domain_type": task.domain_type,
-        "capability_type": task.capability_type,
-        "execution_type": task.execution_type,
-        "priority": task.priority,
-        "status": task.status,
-        "progress": task.progress,
-        "state": task.state,
-        "metadata": dict(task.metadata),
-        "attempt_count": task.attempt_count,
-        "max_attempts": task.max_attempts,
-        "last_error": task.last_error,
-        "cancel_requested": task.cancel_requested_at is not None,
-        "correlation_id": task.correlation_id,
-        "trace_id": task.trace_id,
-        "scheduled_at": task.scheduled_at,
-        "created_at": task.created_at,
-        "updated_at": task.updated_at,
-        "started_at": task.started_at,
-        "finished_at": task.finished_at,
-        "payload": dict(task.payload) if with_payload else None,
-        "result": json.loads(result) if result is not None else None,
-    }
-
-
-def task_body(
-    task: TaskRecord, *, with_payload: bool = False, result: str | None = None
-) -> TaskBody:
-    return TaskBody.model_validate(task_fields(task, with_payload=with_payload, result=result))
-
-
 async def load_task(task_id: uuid.UUID) -> TaskRecord:
     task = await deps().tasks.get(tenant_scope(), task_id)
     if task is None:
@@ -190,7 +151,7 @@ async def create_task() -> Response:
     headers = Headers({"Location": f"/api/v1/tasks/{task.id}"})
     if not enqueued.created:
         headers["Idempotent-Replayed"] = "true"
-    return model_response(task_body(task, with_payload=True), 202, headers)
+    return model_response(await rendered(task), 202, headers)
 
 
 @blueprint.post("/tasks/batch")
@@ -210,7 +171,7 @@ async def create_batch() -> Response:
         for item in data.tasks
     ]
     enqueued = await enqueue_tasks(commands, tasks=dependencies.tasks)
-    body = BatchResult.model_validate({"tasks": [task_fields(e.task) for e in enqueued]})
+    body = BatchResult.model_validate({"tasks": await rendered_fields([e.task for e in enqueued])})
     return model_response(body, 202)
 
 
@@ -218,7 +179,10 @@ async def create_batch() -> Response:
 @validate_querystring(TaskListQuery)
 @validate_response(TaskList, 200)
 async def list_tasks(query_args: TaskListQuery) -> tuple[TaskList, int, dict[str, str]]:
-    """A page of the caller's tasks, newest first. `X-Total-Count` and `Link` headers page on."""
+    """A page of the caller's tasks, newest first, each as GET shows it (results included).
+
+    `X-Total-Count` and `Link` headers page on.
+    """
     filters = query_args.model_dump(include={"status", "type", "domain_type", "capability_type"})
     filters = {k: (v.value if hasattr(v, "value") else v) for k, v in filters.items()}
     size = query_args.page_size
@@ -229,8 +193,13 @@ async def list_tasks(query_args: TaskListQuery) -> tuple[TaskList, int, dict[str
     links = page_links(query_args, total)
     if links:
         headers["Link"] = links
-    body = TaskList(
-        items=[task_body(t) for t in tasks], page=query_args.page, page_size=size, total=total
+    body = TaskList.model_validate(
+        {
+            "items": await rendered_fields(tasks),
+            "page": query_args.page,
+            "page_size": size,
+            "total": total,
+        }
     )
     return body, 200, headers
 
@@ -251,10 +220,8 @@ def page_links(query_args: TaskListQuery, total: int) -> str:
 @blueprint.get("/tasks/<uuid:task_id>")
 @validate_response(TaskBody, 200)
 async def get_task(task_id: uuid.UUID) -> TaskBody:
-    """Status, progress and state, attempts, last error, timestamps, and the result."""
-    task = await load_task(task_id)
-    result = await deps().queries.result(task.id) if task.status is TaskStatus.SUCCEEDED else None
-    return task_body(task, with_payload=True, result=result)
+    """Status, progress and state, attempts, last error, timestamps, payload and result."""
+    return await rendered(await load_task(task_id))
 
 
 @blueprint.post("/tasks/<uuid:task_id>/cancel")
@@ -267,17 +234,21 @@ async def cancel(task_id: uuid.UUID) -> CancelResult:
     status = await cancel_task(tenant_scope(), task_id, tasks=deps().tasks)
     task = await load_task(task_id)
     outcome = "cancelled" if status is TaskStatus.CANCELLED else "requested"
-    return CancelResult(task=task_body(task), outcome=outcome)
+    return CancelResult(task=await rendered(task), outcome=outcome)
 
 
 @blueprint.post("/tasks/<uuid:task_id>/requeue")
 @validate_response(TaskBody, 200)
 async def requeue(task_id: uuid.UUID) -> TaskBody:
-    """Put a DeadLetter (or Failed) task back in the queue with fresh attempts."""
+    """Put a DeadLetter (or Failed) task back in the queue with fresh attempts.
+
+    It gets as many attempts as it was given (`maxAttempts` grows by that many), and
+    its attempts are numbered on from the last one: `attemptCount` is not reset.
+    """
     await requeue_task(
         tenant_scope(), task_id, requested_by=principal().tenant_name, tasks=deps().tasks
     )
-    return task_body(await load_task(task_id))
+    return await rendered(await load_task(task_id))
 
 
 @blueprint.get("/tasks/<uuid:task_id>/attempts")

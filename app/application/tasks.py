@@ -1,17 +1,26 @@
-"""Use cases on tasks: enqueue (idempotent), cancel."""
+"""Use cases on tasks: enqueue (idempotent), cancel, requeue; and the read port for results."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
-from collections.abc import Container, Sequence
+from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from app.application.ports import EnqueueTask, NewTask, TaskRecord, TaskRepository
 from app.domain.enums import TaskStatus
 from app.domain.errors import DomainError
 from app.domain.ids import new_task_id
+
+
+class TaskResults(Protocol):
+    """The results of finished tasks, many at once (a page of tasks is one query)."""
+
+    async def results(self, task_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The JSON text of each task's result artifact, for those that have one."""
+        ...
 
 
 class IdempotencyConflict(DomainError):
@@ -164,7 +173,8 @@ async def cancel_task(
 async def requeue_task(
     tenant_id: uuid.UUID, task_id: uuid.UUID, *, requested_by: str, tasks: TaskRepository
 ) -> None:
-    """Put a DeadLetter (or Failed) task back in the queue with fresh attempts."""
+    """Put a DeadLetter (or Failed) task back in the queue with fresh attempts: as many
+    as it was given, numbered on from its last (attempt numbers stay unique)."""
     if await tasks.requeue(tenant_id, task_id, requested_by):
         return
     task = await tasks.get(tenant_id, task_id)

@@ -128,20 +128,29 @@ SELECT count(*)
         OR capability_type = %(capability_type)s::capability_type);
 
 -- name: task_requeue
--- Put a dead-lettered or failed task back in the queue now, with fresh attempts.
+-- Put a dead-lettered or failed task back in the queue now with fresh attempts: as many as it was given, numbered on from its last one (attempt_count is not reset, so attempt numbers stay unique), and no stale handler state.
 WITH requeued AS (
-    UPDATE tasks
+    UPDATE tasks t
        SET status = 'Queued',
-           attempt_count = 0,
+           -- The attempts it was given: its limit less the attempts it had already used
+           -- when it was last requeued (the `attempt` of that TaskRequeued event; none: 0).
+           max_attempts = t.attempt_count + t.max_attempts
+                          - coalesce((SELECT e.attempt
+                                        FROM task_events e
+                                       WHERE e.task_id = t.id
+                                         AND e.event_type = 'TaskRequeued'
+                                       ORDER BY e.sequence DESC
+                                       LIMIT 1), 0),
+           state = NULL,
            scheduled_at = now(),
            finished_at = NULL,
            cancel_requested_at = NULL,
-           version = version + 1,
+           version = t.version + 1,
            updated_at = now()
-     WHERE id = %(id)s
-       AND tenant_id = %(tenant_id)s
-       AND status IN ('DeadLetter', 'Failed')
-    RETURNING id, tenant_id, version, status, trace_id, attempt_count
+     WHERE t.id = %(id)s
+       AND t.tenant_id = %(tenant_id)s
+       AND t.status IN ('DeadLetter', 'Failed')
+    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
                              detail)
@@ -151,13 +160,12 @@ WITH requeued AS (
 )
 SELECT id FROM requeued;
 
--- name: task_result_content
--- The result artifact of a task, if it has one.
-SELECT content
+-- name: task_result_list
+-- The newest result artifact of each of these tasks, for those that have one (a page of tasks in one query).
+SELECT DISTINCT ON (task_id) task_id, content
   FROM task_artifacts
- WHERE task_id = %(task_id)s AND kind = 'result'
- ORDER BY created_at DESC
- LIMIT 1;
+ WHERE task_id = ANY(%(task_ids)s::uuid[]) AND kind = 'result'
+ ORDER BY task_id, created_at DESC;
 
 -- name: task_artifact_get
 -- One artifact of one task.
@@ -173,12 +181,23 @@ SELECT id, task_id, tenant_id, sequence, event_type, status, occurred_at, trace_
  ORDER BY id;
 
 -- name: tenant_event_list_after
--- A tenant's events after a given event id (for the tenant-wide stream).
-SELECT id, task_id, tenant_id, sequence, event_type, status, occurred_at, trace_id, detail
-  FROM task_events
- WHERE tenant_id = %(tenant_id)s AND id > %(after_id)s
- ORDER BY id
- LIMIT 1000;
+-- A tenant's events after a cursor (for the tenant-wide stream), with the bounds of the snapshot they were read in: every transaction below snapshot_xmin has ended. At least one row: id is NULL when there is no event (see app/domain/event_cursor.py).
+WITH snapshot AS (
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS snapshot_xmin,
+           pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS snapshot_xmax
+)
+SELECT e.id, e.task_id, e.tenant_id, e.sequence, e.event_type, e.status, e.occurred_at,
+       e.trace_id, e.detail, s.snapshot_xmin, s.snapshot_xmax
+  FROM snapshot s
+  LEFT JOIN LATERAL (
+        SELECT id, task_id, tenant_id, sequence, event_type, status, occurred_at, trace_id,
+               detail
+          FROM task_events
+         WHERE tenant_id = %(tenant_id)s AND id > %(after_id)s
+         ORDER BY id
+         LIMIT 1000
+       ) e ON true
+ ORDER BY e.id;
 
 -- name: queue_stats
 -- Counts by status, oldest waiting age and recent throughput, for one tenant or all (NULL).

@@ -9,8 +9,8 @@ from typing import Any
 from app.api import create_app
 from app.api.bodies import model_response
 from app.api.dependencies import ApiDependencies
+from app.api.representation import task_body, task_fields
 from app.api.schemas import BatchResult, TaskBody
-from app.api.tasks import task_body, task_fields
 from app.application.ports import TaskRecord
 from app.domain.enums import CapabilityType, DomainType, ExecutionType, TaskStatus
 
@@ -68,7 +68,7 @@ def test_task_fields_name_every_field_of_the_task_body() -> None:
 
 
 async def test_a_task_renders_as_quart_schema_rendered_it() -> None:
-    body = task_body(a_task(), with_payload=True, result='{"answer": "ü", "score": 0.5}')
+    body = task_body(a_task(), result='{"answer": "ü", "score": 0.5}')
     ours, theirs = await rendered_both_ways(body)
     assert ours == theirs
     assert b'"startedAt":"2026-01-02T05:04:05.678901+02:00"' in ours

@@ -206,7 +206,13 @@ async def test_requeue_brings_a_dead_letter_back(acme: Caller, database_url: str
         )
     response = await acme.http.post(f"/api/v1/tasks/{task_id}/requeue")
     assert response.status_code == 200
-    assert (response.json()["status"], response.json()["attemptCount"]) == ("Queued", 0)
+    requeued = response.json()
+    # Three fresh attempts, numbered on from the three it used.
+    assert (requeued["status"], requeued["attemptCount"], requeued["maxAttempts"]) == (
+        "Queued",
+        3,
+        6,
+    )
     events = (await acme.http.get(f"/api/v1/tasks/{task_id}/events")).json()["items"]
     assert events[-1]["eventType"] == "TaskRequeued"
 

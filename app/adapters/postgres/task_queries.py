@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 from typing import Any, LiteralString
 
@@ -35,8 +35,11 @@ class PgTaskQueries:
         return [], int(count["count"])
 
     async def result(self, task_id: uuid.UUID) -> str | None:
-        rows = await self._rows(query("task_result_content"), {"task_id": task_id})
-        return rows[0]["content"] if rows else None
+        return (await self.results([task_id])).get(task_id)
+
+    async def results(self, task_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+        rows = await self._rows(query("task_result_list"), {"task_ids": list(task_ids)})
+        return {row["task_id"]: row["content"] for row in rows}
 
     async def attempts(self, task_id: uuid.UUID) -> list[dict[str, Any]]:
         return await self._rows(query("task_attempt_list"), {"task_id": task_id})
