@@ -6,10 +6,11 @@ engine); each open stream of such a tenant then reads its own new rows once.
 Nothing polls the table per client: a quiet stream costs nothing but a
 keep-alive comment every 15 seconds.
 
-Known limit: the tenant-wide stream follows event ids, so an event whose
-transaction commits after a later-numbered one (two tasks changing at the same
-instant) can be skipped by that stream; per-task streams cannot skip (one task's
-events are written one transaction after another).
+A per-task stream follows event ids: one task's events are written one transaction
+after another, in id order. The tenant-wide stream cannot: two tasks changing at the
+same instant can commit their events out of id order. It follows a StreamCursor
+(app/domain/event_cursor.py) instead, whose resume point (the SSE id) never passes an
+event that may still commit; after a resume an event may come twice, never not at all.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -27,11 +29,15 @@ from quart import Response, request
 
 from app.api.dependencies import ApiDependencies
 from app.api.problems import ProblemError
+from app.domain.event_cursor import StreamCursor
 from app.domain.task import TERMINAL_STATUSES
 
 log = structlog.get_logger("app.api")
 
 KEEP_ALIVE_SECONDS = 15.0
+# While events sent are not yet final, a tenant stream looks again this often: an event
+# committing late may wake no one (the watcher saw a later id already).
+SETTLE_POLL_SECONDS = 0.1
 MAX_STREAMS_PER_KEY = 20
 PAGE = 1000  # tenant_event_list_after's LIMIT
 Listen = Callable[[Callable[[uuid.UUID], None]], Coroutine[Any, Any, None]]
@@ -101,7 +107,9 @@ def last_event_id() -> int | None:
     return value
 
 
-def sse(row: dict[str, Any]) -> str:
+def sse(row: dict[str, Any], resume_id: int | None = None) -> str:
+    """One event as SSE; `resume_id` is the stream's resume point when it is not the
+    event's own id (the tenant stream)."""
     data = {
         "id": row["id"],
         "taskId": str(row["task_id"]),
@@ -112,7 +120,8 @@ def sse(row: dict[str, Any]) -> str:
         "traceId": row["trace_id"],
         "detail": row["detail"],
     }
-    return f"id: {row['id']}\nevent: {row['event_type']}\ndata: {json.dumps(data)}\n\n"
+    sse_id = row["id"] if resume_id is None else resume_id
+    return f"id: {sse_id}\nevent: {row['event_type']}\ndata: {json.dumps(data)}\n\n"
 
 
 async def event_stream(
@@ -139,36 +148,59 @@ async def event_stream(
     else:
         after = await queries.tenant_last_event_id(tenant_id)
 
-    async def fetch(after_id: int) -> list[dict[str, Any]]:
-        if task_id is not None:
-            return await queries.events_after(task_id, after_id)
-        return await queries.tenant_events_after(tenant_id, after_id)
-
     async def finished() -> bool:
-        if task_id is None:
-            return False
-        task = await deps.tasks.get(tenant_id, task_id)
+        task = await deps.tasks.get(tenant_id, task_id) if task_id else None
         return task is None or task.status in TERMINAL_STATUSES
 
+    ended = False
+
+    async def task_events() -> AsyncIterator[str]:
+        nonlocal after, ended
+        assert task_id is not None
+        while True:
+            rows = await queries.events_after(task_id, after)
+            for row in rows:
+                after = row["id"]
+                yield sse(row)
+            if len(rows) < PAGE:
+                break
+        # Checked after the read: an event written in between is read next time.
+        ended = await finished() and not await queries.events_after(task_id, after)
+
+    cursor = StreamCursor(final=after)
+
+    async def tenant_events() -> AsyncIterator[str]:
+        while True:
+            rows = await queries.tenant_events_after(tenant_id, cursor.final)
+            events = {row["id"]: row for row in rows if row["id"] is not None}
+            new = cursor.take(
+                list(events),
+                snapshot_xmin=rows[0]["snapshot_xmin"],
+                snapshot_xmax=rows[0]["snapshot_xmax"],
+                page_full=len(events) >= PAGE,
+            )
+            for event_id in new:
+                yield sse(events[event_id], resume_id=cursor.final)
+            if len(events) < PAGE:
+                break
+
     async def generate() -> AsyncIterator[str]:
-        nonlocal after
         with hub.subscribe(tenant_id, key) as waiter:
             yield "retry: 2000\n\n"
+            quiet_since = time.monotonic()
             while not hub.closing.is_set():
                 waiter.clear()
-                rows = await fetch(after)
-                for row in rows:
-                    after = row["id"]
-                    yield sse(row)
-                if len(rows) >= PAGE:
-                    continue
-                # Checked after the read: an event written in between wakes us again.
-                if await finished() and not await fetch(after):
+                async for chunk in task_events() if task_id else tenant_events():
+                    quiet_since = time.monotonic()
+                    yield chunk
+                if ended:
                     return
+                wait = SETTLE_POLL_SECONDS if cursor.settling else KEEP_ALIVE_SECONDS
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.wait(), KEEP_ALIVE_SECONDS)
-                    continue
-                yield ": keep-alive\n\n"
+                    await asyncio.wait_for(waiter.wait(), wait)
+                if time.monotonic() - quiet_since >= KEEP_ALIVE_SECONDS:
+                    quiet_since = time.monotonic()
+                    yield ": keep-alive\n\n"
 
     response = Response(
         generate(),
