@@ -22,12 +22,20 @@ from typing import LiteralString
 _HEADER = re.compile(r"^--\s*name:\s*([a-z][a-z0-9_]*)\s*$", re.MULTILINE)
 
 
+_APP_PACKAGE = Path(__file__).resolve().parents[2]
+
+
 def sql_dir() -> Path:
-    """The `sql/` folder: `SQL_DIR` if set, else the one beside the `app` package."""
+    """The SQL folder: `SQL_DIR` if set; else `app/_sql`, where a wheel ships the
+    top-level `sql/`; else that `sql/` beside the `app` package (a checkout, or an
+    editable install of one)."""
     override = os.environ.get("SQL_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "sql"
+    packaged = _APP_PACKAGE / "_sql"
+    if packaged.is_dir():
+        return packaged
+    return _APP_PACKAGE.parent / "sql"
 
 
 @dataclass(frozen=True, slots=True)
