@@ -14,14 +14,14 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,embedded]"
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv and install the service with its dev tools
+setup: $(STAMP) ## Create .venv and install the service, its dev tools and embedded Postgres
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/pip install --quiet -e ".[dev,embedded,bench]"
 	@touch $(BENCH_STAMP)
 
 run: $(STAMP) ## Run API, worker and relay locally (embedded Postgres if DATABASE_URL is unset)
@@ -48,10 +48,10 @@ migrate: $(STAMP) ## Apply migrations to DATABASE_URL
 api: $(STAMP) ## Serve the REST API only
 	$(BIN)/assistente api
 
-bench: $(BENCH_STAMP) ## The benchmark suite against the local Postgres and RabbitMQ (~35 min)
+bench: $(BENCH_STAMP) ## The benchmark suite against the local Postgres and RabbitMQ (about 35 min)
 	$(BIN)/python -m tests.bench
 
-bench-quick: $(BENCH_STAMP) ## The short form of the suite, run by CI (~5 min)
+bench-quick: $(BENCH_STAMP) ## The short form of the suite, run by CI (3 to 5 min)
 	$(BIN)/python -m tests.bench --quick
 
 clean: ## Remove the virtual environment, caches and local data
