@@ -192,3 +192,16 @@ def test_the_image_user_gets_the_uid_that_owns_the_mounted_logs(
         log_dir = service["environment"]["LOG_DIR"]
         assert f"./logs:{log_dir}" in service["volumes"], name
         assert service["build"]["args"] == {"APP_UID": "1000", "APP_GID": "1000"}, name
+
+
+def test_every_container_command_is_one_the_cli_accepts(services: dict[str, Any]) -> None:
+    # Options are parsed before --help answers: an unknown one (a flag the CLI lost) exits 2.
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    for name in ("migrate", "api", "worker", "relay"):
+        program, *arguments = services[name]["command"]
+        assert program == "assistente", name
+        result = CliRunner().invoke(main, [*arguments, "--help"])
+        assert result.exit_code == 0, f"{name}: {result.output}"
