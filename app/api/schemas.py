@@ -185,7 +185,7 @@ class TaskBody(Output):
     execution_type: ExecutionType
     priority: int
     status: TaskStatus
-    progress: int = Field(description="0-100; 100 once the task has Succeeded.")
+    progress: int = Field(description="0-100; 100 once the task has Succeeded, 0 after a requeue.")
     state: str | None = Field(
         description="What the handler last reported it is doing, while the task is Running; "
         "null in every other status (a waiting or finished task is doing nothing; the "

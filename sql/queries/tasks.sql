@@ -128,7 +128,7 @@ SELECT count(*)
         OR capability_type = %(capability_type)s::capability_type);
 
 -- name: task_requeue
--- Put a dead-lettered or failed task back in the queue now with fresh attempts: as many as it was given, numbered on from its last one (attempt_count is not reset, so attempt numbers stay unique), and no stale handler state.
+-- Put a dead-lettered or failed task back in the queue now with fresh attempts: as many as it was given, numbered on from its last one (attempt_count is not reset, so attempt numbers stay unique), with progress and state cleared.
 WITH requeued AS (
     UPDATE tasks t
        SET status = 'Queued',
@@ -141,6 +141,8 @@ WITH requeued AS (
                                          AND e.event_type = 'TaskRequeued'
                                        ORDER BY e.sequence DESC
                                        LIMIT 1), 0),
+           -- A fresh start: nothing of the last attempt's progress or state applies.
+           progress = 0,
            state = NULL,
            scheduled_at = now(),
            finished_at = NULL,

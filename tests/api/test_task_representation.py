@@ -154,12 +154,13 @@ async def test_requeue_continues_attempt_numbers_with_fresh_attempts(
     task_id = (await acme.http.post("/api/v1/tasks", json={**TASK, "maxAttempts": 3})).json()["id"]
     sql(
         database_url,
-        "UPDATE tasks SET status = 'DeadLetter', finished_at = now(), attempt_count = 3 "
-        "WHERE id = %s",
+        "UPDATE tasks SET status = 'DeadLetter', finished_at = now(), attempt_count = 3, "
+        "progress = 40 WHERE id = %s",
         task_id,
     )
     first = (await acme.http.post(f"/api/v1/tasks/{task_id}/requeue")).json()
     assert (first["status"], first["attemptCount"], first["maxAttempts"]) == ("Queued", 3, 6)
+    assert first["progress"] == 0  # a fresh start: the last attempt's progress is gone
     sql(
         database_url,
         "UPDATE tasks SET status = 'DeadLetter', finished_at = now(), attempt_count = 5 "
