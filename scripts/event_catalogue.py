@@ -10,10 +10,51 @@ import json
 import sys
 from pathlib import Path
 
+from app.adapters.rabbitmq.publisher import exchange_arguments
 from app.domain.event_catalogue import DESCRIPTIONS, DETAILS, MODELS, routing_key
 from app.domain.events import EventType
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "events.md"
+EXCHANGE = "assistente.events"  # RELAY_EXCHANGE's default
+AMQP_URL = "amqp://guest:guest@localhost:5672/%2F"
+
+
+def consumer_example() -> list[str]:
+    """How an integrator declares a queue of its own: the exchange's arguments come from
+    the relay's own code, so the example can never drift into a conflicting declare."""
+    arguments = json.dumps(exchange_arguments(EXCHANGE))
+    return [
+        "## Receiving events",
+        "",
+        "Declare a durable queue of your own and bind it to the exchange. The relay",
+        "declares the exchange when it starts (before any event), but your code may run",
+        "first: declare the exchange too, with exactly these arguments (a different type,",
+        "durability or argument makes the broker refuse one of the two declares with",
+        "`406 PRECONDITION_FAILED`). With [pika](https://pika.readthedocs.io):",
+        "",
+        "```python",
+        "import pika",
+        "",
+        f'connection = pika.BlockingConnection(pika.URLParameters("{AMQP_URL}"))',
+        "channel = connection.channel()",
+        "# Exactly as the relay declares it, so neither declare conflicts with the other.",
+        "channel.exchange_declare(",
+        f'    "{EXCHANGE}",',
+        '    exchange_type="topic",',
+        "    durable=True,",
+        f"    arguments={arguments},",
+        ")",
+        'channel.queue_declare("billing.task-events", durable=True)',
+        "# task.# for every event, or one binding per key: task.succeeded, task.failed ...",
+        f'channel.queue_bind("billing.task-events", "{EXCHANGE}", routing_key="task.#")',
+        "```",
+        "",
+        "Then consume with manual acks",
+        '(`channel.basic_consume("billing.task-events", on_message)`, `basic_ack` once',
+        "handled) and dedupe on `message_id`: an event may arrive twice, never out of",
+        "order for one task.",
+        "",
+    ]
 
 
 def render() -> str:
@@ -44,6 +85,7 @@ def render() -> str:
         "`taskId`, `sequence` (orders one task's events), `traceId`, `status` (after the",
         "event), `type` (the task's type), `attempt`, `correlationId`.",
         "",
+        *consumer_example(),
         "## JSON Schemas",
         "",
     ]

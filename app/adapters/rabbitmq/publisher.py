@@ -39,6 +39,17 @@ from app.domain.outbox_delivery import OutboxEvent
 CONFIRM_TIMEOUT_SECONDS = 30.0
 
 
+def exchange_arguments(exchange: str) -> dict[str, Any]:
+    """The events exchange's arguments. A consumer that declares the exchange must pass
+    exactly these (docs/events.md shows how), or the broker refuses one of the two."""
+    return {"alternate-exchange": unroutable_exchange(exchange)}
+
+
+def unroutable_exchange(exchange: str) -> str:
+    """Where events no queue is bound for wait (a fanout exchange and a queue of that name)."""
+    return f"{exchange}.unroutable"
+
+
 def properties(body: dict[str, Any]) -> pika.BasicProperties:
     """The AMQP properties an integrator expects, from the event itself."""
     trace_id = str(body.get("traceId") or "")
@@ -130,14 +141,14 @@ class _Link:
 
     def _declare(self, channel: Channel) -> None:
         exchange = self.publisher.exchange
-        unroutable = f"{exchange}.unroutable"
+        unroutable = unroutable_exchange(exchange)
 
         def declare_exchange(_frame: Any = None) -> None:
             channel.exchange_declare(
                 exchange,
                 exchange_type=ExchangeType.topic,  # type: ignore[arg-type]
                 durable=True,
-                arguments={"alternate-exchange": unroutable},
+                arguments=exchange_arguments(exchange),
                 callback=self._declared,
             )
 
