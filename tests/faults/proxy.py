@@ -38,6 +38,8 @@ class TcpProxy:
         """Reset every open connection and refuse new ones until `restore`."""
         listener, self._listener = self._listener, None
         if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept
             listener.close()
         with self._lock:
             doomed, self._sockets = self._sockets, set()
@@ -45,6 +47,9 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 # Linger 0: the peer sees a reset, as when a broker's host goes away.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # shutdown wakes the thread blocked reading it; close alone would not.
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
                 sock.close()
 
     def close(self) -> None:
@@ -56,6 +61,9 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut or closed
+            if listener is not self._listener:  # accepted just as it was cut
+                client.close()
+                return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
