@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
@@ -24,15 +25,21 @@ from app.bootstrap import (
     database_url,
     embedded_database_url,
     rabbitmq_reachable,
-    run_migrations,
     running_services,
-    tail_events,
     tenant_repository,
+)
+from app.bootstrap.preflight import (
+    Unavailable,
+    check_broker,
+    check_port_free,
+    migrate_when_reachable,
+    tail_events_or_fail,
 )
 from app.config import Settings, load_settings
 from app.domain.errors import DomainError
 from app.logging import configure_logging
 from workers.signals import run_event_loop, run_until_signalled
+from workers.supervisor import RestartPolicy, supervise
 from workers.worker import load_registry, run_worker
 
 EXIT_CONFIG = 2
@@ -51,9 +58,15 @@ def _start(process: str) -> Settings:
         settings = load_settings()
     except ConfigError as error:
         _fail(str(error), EXIT_CONFIG)
-    configure_logging(
-        process, log_dir=settings.log_dir, level=settings.log_level, console=settings.console_logs
-    )
+    try:
+        configure_logging(
+            process,
+            log_dir=settings.log_dir,
+            level=settings.log_level,
+            console=settings.console_logs,
+        )
+    except OSError as error:
+        _fail(f"LOG_DIR={settings.log_dir} is not writable: {error.strerror}", EXIT_CONFIG)
     return settings
 
 
@@ -63,10 +76,10 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
         run_event_loop(coroutine)
 
 
-def _migrate_or_exit(url: str) -> None:
+def _migrate_or_exit(url: str, wait_seconds: float = 0.0) -> None:
     try:
-        report = asyncio.run(run_migrations(url))
-    except MigrationError as error:
+        report = asyncio.run(migrate_when_reachable(url, wait_seconds))
+    except (MigrationError, Unavailable) as error:
         _fail(str(error))
     for label in report.applied:
         click.echo(f"applied {label}")
@@ -81,14 +94,29 @@ def main() -> None:
 
 
 @main.command()
-def migrate() -> None:
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(0, 3600),
+    default=0,
+    metavar="SECONDS",
+    help="Keep trying an unreachable database this long (default 0: fail at once).",
+)
+def migrate(wait_seconds: float) -> None:
     """Apply pending SQL migrations to DATABASE_URL (safe to run twice, or twice at once)."""
     settings = _start("migrate")
     try:
         url = database_url(settings)
     except ConfigError as error:
         _fail(str(error), EXIT_CONFIG)
-    _migrate_or_exit(url)
+    _migrate_or_exit(url, wait_seconds)
+
+
+def _port_free_or_exit(host: str, port: int) -> None:
+    try:
+        check_port_free(host, port)
+    except Unavailable as error:
+        _fail(str(error), EXIT_CONFIG)
 
 
 def _host_port(command: Callable[..., None]) -> Callable[..., None]:
@@ -105,19 +133,15 @@ def _host_port(command: Callable[..., None]) -> Callable[..., None]:
 def api(host: str | None, port: int | None) -> None:
     """Serve the REST API with Hypercorn."""
     settings = _start("api")
+    host, port = host or settings.api_host, port or settings.api_port
     try:
         services = build_services(settings, process="api")
     except ConfigError as error:
         _fail(str(error), EXIT_CONFIG)
+    _port_free_or_exit(host, port)
     app = build_api(services)
     freeze_startup_objects()
-    _run(
-        run_until_signalled(
-            lambda stop: serve_api(
-                app, host=host or settings.api_host, port=port or settings.api_port, stop=stop
-            )
-        )
-    )
+    _run(run_until_signalled(lambda stop: serve_api(app, host=host, port=port, stop=stop)))
 
 
 @main.command()
@@ -131,8 +155,14 @@ def api(host: str | None, port: int | None) -> None:
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=None, help="Tasks at once.")
 @click.option("--worker-id", default=None, help="Name in leases and logs (default host-pid).")
 @click.option("--burst", is_flag=True, help="Exit once no task is due and none is running.")
+# `assistente dev` runs its worker as a child that stops when dev is gone.
+@click.option("--parent-pid", type=int, default=None, hidden=True)
 def worker(
-    app_spec: str | None, concurrency: int | None, worker_id: str | None, burst: bool
+    app_spec: str | None,
+    concurrency: int | None,
+    worker_id: str | None,
+    burst: bool,
+    parent_pid: int | None,
 ) -> None:
     """Run tasks leased from Postgres until SIGTERM/SIGINT (a second signal exits at once)."""
     settings = _start("worker")
@@ -143,7 +173,7 @@ def worker(
         )
     except (ConfigError, ValueError, ImportError) as error:
         _fail(str(error), EXIT_CONFIG)
-    _run(run_until_signalled(lambda stop: run_worker(process, stop)))
+    _run(run_until_signalled(lambda stop: run_worker(process, stop, parent_pid=parent_pid)))
 
 
 @main.command()
@@ -160,19 +190,13 @@ def relay() -> None:
 @main.command()
 @_host_port
 def dev(host: str | None, port: int | None) -> None:
-    """Run everything for local work: embedded Postgres if needed, migrations, API and worker."""
+    """Run everything for local work: embedded Postgres if DATABASE_URL is unset,
+    migrations, the API, a worker (restarted if it dies) and, when RabbitMQ answers at
+    AMQP_URL, the relay."""
     settings = _start("dev")
-    log = structlog.get_logger("app.dev")
-    if settings.database_url is None:
-        if not settings.is_development:
-            _fail("`assistente dev` without DATABASE_URL is for APP_ENV=Development", EXIT_CONFIG)
-        click.echo(
-            f"DATABASE_URL is not set: starting embedded Postgres in {settings.embedded_db_dir}"
-        )
-        url = embedded_database_url(settings)
-        log.info("embedded_postgres_started", data_dir=str(settings.embedded_db_dir))
-    else:
-        url = database_url(settings)
+    bind_host, bind_port = host or settings.api_host, port or settings.api_port
+    _port_free_or_exit(bind_host, bind_port)
+    url = _dev_database(settings)
     _migrate_or_exit(url)
     with_relay = rabbitmq_reachable(settings)
     if with_relay:
@@ -181,30 +205,61 @@ def dev(host: str | None, port: int | None) -> None:
         click.echo(
             "RabbitMQ is not reachable: running without the relay; events wait in the outbox."
         )
-    bind_host, bind_port = host or settings.api_host, port or settings.api_port
     if settings.dev_api_key is None:
         # A fixed key for local calls; Production refuses any DEV_API_KEY.
         settings = settings.model_copy(update={"dev_api_key": SecretStr(LOCAL_DEV_KEY)})
     assert settings.dev_api_key is not None
     dev_key = settings.dev_api_key.get_secret_value()
     click.echo(f"API key for local calls (admin of tenant 'dev'): {dev_key}")
-    app = build_api(build_services(settings, process="api", url=url))
-    worker_process = build_worker(settings, url=url)
+    try:
+        app = build_api(build_services(settings, process="api", url=url))
+        build_worker(settings, url=url)  # a setting the worker refuses stops dev here
+        relay_process = build_relay(settings, url=url) if with_relay else None
+    except ConfigError as error:
+        _fail(str(error), EXIT_CONFIG)
     click.echo(
         f"API on http://{bind_host}:{bind_port}, worker running with the {settings.ai} AI"
         " provider  (Ctrl+C stops)"
     )
-
-    relay_process = build_relay(settings, url=url) if with_relay else None
+    # The worker runs in a child process: a handler that kills its process (demo.crash)
+    # takes down that child only, and dev starts another.
+    worker_argv = [sys.executable, "-m", "app.cli", "worker", "--parent-pid", str(os.getpid())]
+    worker_env = {**os.environ, "DATABASE_URL": url}
+    restarts = RestartPolicy(stop_timeout=settings.worker_shutdown_grace_seconds + 5)
 
     async def serve_all(stop: asyncio.Event) -> None:
         await asyncio.gather(
             serve_api(app, host=bind_host, port=bind_port, stop=stop),
-            run_worker(worker_process, stop),
+            supervise("worker", worker_argv, stop, env=worker_env, policy=restarts),
             *([relay_process.run(stop)] if relay_process else []),
         )
 
     _run(run_until_signalled(serve_all))
+
+
+def _dev_database(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded Postgres (started or reused) when it is unset."""
+    if settings.database_url is not None:
+        return database_url(settings)
+    if not settings.is_development:
+        _fail("`assistente dev` without DATABASE_URL is for APP_ENV=Development", EXIT_CONFIG)
+    click.echo(f"DATABASE_URL is not set: starting embedded Postgres in {settings.embedded_db_dir}")
+    try:
+        embedded = embedded_database_url(settings)
+    except Unavailable as error:
+        _fail(str(error), EXIT_CONFIG)
+    if embedded.left_over_pid is not None:
+        click.echo(
+            f"found an embedded Postgres (pid {embedded.left_over_pid}) left running by an"
+            " `assistente dev` that was killed: reusing it; it stops when this dev stops"
+        )
+    structlog.get_logger("app.dev").info(
+        "embedded_postgres_started",
+        data_dir=str(embedded.data_dir),
+        reused_pid=embedded.left_over_pid,
+    )
+    click.echo(f"embedded Postgres at {embedded.url} (migrate and tenants find it while dev runs)")
+    return embedded.url
 
 
 @main.group()
@@ -222,11 +277,15 @@ def events() -> None:
 def events_tail(routing_key: str) -> None:
     """Bind a temporary queue to the events exchange and print events as they come."""
     settings = _start("cli")
-    click.echo(f"listening on {settings.relay_exchange} for {routing_key} (Ctrl+C stops)", err=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        tail_events(
-            settings.amqp_url.get_secret_value(), settings.relay_exchange, routing_key, click.echo
+    try:
+        check_broker(settings)
+        click.echo(
+            f"listening on {settings.relay_exchange} for {routing_key} (Ctrl+C stops)", err=True
         )
+        with contextlib.suppress(KeyboardInterrupt):
+            tail_events_or_fail(settings, routing_key, click.echo)
+    except Unavailable as error:
+        _fail(str(error))
 
 
 @main.group()

@@ -14,7 +14,6 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import structlog
@@ -23,7 +22,6 @@ from quart import Quart
 
 from app.adapters.artifacts.local import LocalArtifactStore
 from app.adapters.postgres.database_watch import DatabaseWatch
-from app.adapters.postgres.embedded import start_embedded_postgres
 from app.adapters.postgres.health_check import OutboxLagCheck, PgHealthCheck
 from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.maintenance_store import PgMaintenanceStore
@@ -51,6 +49,11 @@ from app.bootstrap.capabilities import (
     build_ai_client,
     build_capability_handlers,
     load_prices,
+)
+from app.bootstrap.preflight import (
+    EmbeddedPostgres,
+    find_embedded_database,
+    start_embedded_database,
 )
 from app.config import ConfigError, Settings
 from app.domain.rate_limit import RateLimiter
@@ -131,18 +134,24 @@ class Services:
 
 
 def database_url(settings: Settings) -> str:
-    """The configured database URL, or a clear error when there is none."""
-    if settings.database_url is None:
+    """The configured database URL; unset in Development, the embedded Postgres a running
+    `assistente dev` serves under EMBEDDED_DB_DIR; else a clear error."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    embedded = find_embedded_database(settings) if settings.is_development else None
+    if embedded is None:
         raise ConfigError(
             "DATABASE_URL is not set. Set it to a postgresql:// URL, or use `assistente dev`, "
-            "which starts an embedded Postgres when DATABASE_URL is unset."
+            "which starts an embedded Postgres when DATABASE_URL is unset (other commands "
+            f"find it in EMBEDDED_DB_DIR={settings.embedded_db_dir} while dev runs)."
         )
-    return settings.database_url.get_secret_value()
+    return embedded
 
 
-def embedded_database_url(settings: Settings) -> str:
-    """Start the embedded Postgres under EMBEDDED_DB_DIR and return its URL."""
-    return start_embedded_postgres(Path(settings.embedded_db_dir))
+def embedded_database_url(settings: Settings) -> EmbeddedPostgres:
+    """Start (or reuse) the embedded Postgres under EMBEDDED_DB_DIR: its URL and what
+    was found there. Raises Unavailable without the `embedded` extra."""
+    return start_embedded_database(settings)
 
 
 async def run_migrations(url: str) -> MigrationReport:
