@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
 
 import click
-import structlog
 from pydantic import SecretStr
 
 from app.api.server import freeze_startup_objects, serve_api
@@ -23,7 +21,6 @@ from app.bootstrap import (
     build_services,
     build_worker,
     database_url,
-    embedded_database_url,
     rabbitmq_reachable,
     running_services,
     tenant_repository,
@@ -36,10 +33,10 @@ from app.bootstrap.preflight import (
     tail_events_or_fail,
 )
 from app.config import Settings, load_settings
+from app.dev_setup import dev_database, worker_child
 from app.domain.errors import DomainError
 from app.logging import configure_logging
 from workers.signals import run_event_loop, run_until_signalled
-from workers.supervisor import RestartPolicy, supervise
 from workers.worker import load_registry, run_worker
 
 EXIT_CONFIG = 2
@@ -196,7 +193,10 @@ def dev(host: str | None, port: int | None) -> None:
     settings = _start("dev")
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     _port_free_or_exit(bind_host, bind_port)
-    url = _dev_database(settings)
+    try:
+        url = dev_database(settings, click.echo)
+    except (ConfigError, Unavailable) as error:
+        _fail(str(error), EXIT_CONFIG)
     _migrate_or_exit(url)
     with_relay = rabbitmq_reachable(settings)
     if with_relay:
@@ -221,45 +221,17 @@ def dev(host: str | None, port: int | None) -> None:
         f"API on http://{bind_host}:{bind_port}, worker running with the {settings.ai} AI"
         " provider  (Ctrl+C stops)"
     )
-    # The worker runs in a child process: a handler that kills its process (demo.crash)
-    # takes down that child only, and dev starts another.
-    worker_argv = [sys.executable, "-m", "app.cli", "worker", "--parent-pid", str(os.getpid())]
-    worker_env = {**os.environ, "DATABASE_URL": url}
-    restarts = RestartPolicy(stop_timeout=settings.worker_shutdown_grace_seconds + 5)
+    # The worker runs as a child: a handler that kills its process takes down only it.
+    run_worker_child = worker_child(settings, url)
 
     async def serve_all(stop: asyncio.Event) -> None:
         await asyncio.gather(
             serve_api(app, host=bind_host, port=bind_port, stop=stop),
-            supervise("worker", worker_argv, stop, env=worker_env, policy=restarts),
+            run_worker_child(stop),
             *([relay_process.run(stop)] if relay_process else []),
         )
 
     _run(run_until_signalled(serve_all))
-
-
-def _dev_database(settings: Settings) -> str:
-    """DATABASE_URL, or the embedded Postgres (started or reused) when it is unset."""
-    if settings.database_url is not None:
-        return database_url(settings)
-    if not settings.is_development:
-        _fail("`assistente dev` without DATABASE_URL is for APP_ENV=Development", EXIT_CONFIG)
-    click.echo(f"DATABASE_URL is not set: starting embedded Postgres in {settings.embedded_db_dir}")
-    try:
-        embedded = embedded_database_url(settings)
-    except Unavailable as error:
-        _fail(str(error), EXIT_CONFIG)
-    if embedded.left_over_pid is not None:
-        click.echo(
-            f"found an embedded Postgres (pid {embedded.left_over_pid}) left running by an"
-            " `assistente dev` that was killed: reusing it; it stops when this dev stops"
-        )
-    structlog.get_logger("app.dev").info(
-        "embedded_postgres_started",
-        data_dir=str(embedded.data_dir),
-        reused_pid=embedded.left_over_pid,
-    )
-    click.echo(f"embedded Postgres at {embedded.url} (migrate and tenants find it while dev runs)")
-    return embedded.url
 
 
 @main.group()
