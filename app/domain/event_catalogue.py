@@ -31,7 +31,10 @@ class TaskEventBase(BaseModel):
     traceId: str | None = Field(description="W3C trace id of the request that queued the task.")
     status: TaskStatus = Field(description="The task's status after this event.")
     type: str = Field(description="The task's type (which handler runs it).")
-    attempt: int = Field(ge=0, description="Attempts started so far in this cycle.")
+    attempt: int = Field(
+        ge=0,
+        description="The task's attempt number: attempts started over its whole life (a requeue continues the count).",
+    )
     correlationId: str | None
 
 

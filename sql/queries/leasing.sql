@@ -24,6 +24,9 @@ WITH candidate AS (
            attempt_count = t.attempt_count + 1,
            -- Not started yet: set when its handler starts (or by the finish, see below).
            attempt_started_at = NULL,
+           -- A new attempt reports its own progress and state.
+           progress = 0,
+           state = NULL,
            updated_at = now()
      -- By row address (the rows are locked): a join here can turn into a scan of the
      -- whole table once it holds a few thousand rows.

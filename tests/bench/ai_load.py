@@ -32,7 +32,9 @@ def run(report: Report, quick: bool) -> None:
             print(
                 f"    AI-shaped x{concurrency}: {run_.rate:,.0f} tasks/s of {ideal:,.0f} ideal "
                 f"({run_.rate / ideal:.0%}), peak RSS {run_.peak_rss_mb:.0f} MB, "
-                f"CPU {run_.worker_cpu_us:.0f}+{run_.backend_cpu_us:.0f} µs/task",
+                f"CPU {run_.worker_cpu_us:.0f}+{run_.backend_cpu_us:.0f} µs/task, "
+                f"starts written apart: {run_.starts.get('statements', 0)} statements, "
+                f"{run_.starts.get('mean', 0)} tasks each",
                 flush=True,
             )
             runs.append(run_)
@@ -45,6 +47,7 @@ def run(report: Report, quick: bool) -> None:
             "peak_rss_mb": rss,
             "claims": [r.claims for r in runs],
             "finishes": [r.finishes for r in runs],
+            "starts": [r.starts for r in runs],
         }
         share = rate.median / ideal
         at_target = concurrency == 500

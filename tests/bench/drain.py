@@ -45,6 +45,8 @@ class DrainRun:
     claims: dict[str, float] = field(default_factory=dict)
     finishes: dict[str, float] = field(default_factory=dict)
     writes: dict[str, Any] = field(default_factory=dict)
+    # Ours only: Reserved -> Running moves written apart from the finish.
+    starts: dict[str, float] = field(default_factory=dict)
 
 
 def drain_once(config: Config, tasks: int, workers: int, concurrency: int) -> DrainRun:
@@ -84,6 +86,7 @@ def drain_once(config: Config, tasks: int, workers: int, concurrency: int) -> Dr
         _merged_sizes([o.get("claims") for o in outputs]),
         _merged_sizes([o.get("finishes") for o in outputs]),
         costs,
+        _merged_sizes([o.get("starts") for o in outputs]),
     )
 
 
@@ -111,6 +114,9 @@ def drain_rounds(
         for config in configs[shift:] + configs[:shift]:
             run = drain_once(config, config.tasks or tasks, workers, concurrency)
             claims = run.claims.get("mean", "?")
+            if run.starts:
+                apart = run.starts["statements"] * run.starts["mean"] / run.tasks
+                print(f"      starts written apart from their finish: {apart:.1%} of tasks")
             print(
                 f"    round {round_no + 1} x{workers} {config.key}: {run.rate:,.0f} tasks/s "
                 f"(claim {claims}/stmt, CPU {run.worker_cpu_us:.0f}+{run.backend_cpu_us:.0f} "

@@ -74,12 +74,15 @@ class Enqueuer:
         return str(await self._queue.enqueue(self._tenant, TASK_TYPE, {}))
 
 
-def count_statements() -> tuple[StatementSizes, StatementSizes]:
-    """Count the tasks each claim and finish statement carries (this process only)."""
-    claims, finishes = StatementSizes(), StatementSizes()
+def count_statements() -> tuple[StatementSizes, StatementSizes, StatementSizes]:
+    """Count the tasks each claim, start and finish statement carries (this process
+    only). Starts counted here are the Reserved -> Running moves written on their own;
+    a task that ends within START_WRITE_SECONDS has its start written by its finish."""
+    claims, starts, finishes = StatementSizes(), StatementSizes(), StatementSizes()
     count_sizes(PgLeaseStore, "lease_available", claims)
+    count_sizes(PgLeaseStore, "start_attempts", starts, argument=2)  # self, worker, started
     count_sizes(PgLeaseStore, "finish_attempts", finishes, argument=2)  # self, worker, finished
-    return claims, finishes
+    return claims, starts, finishes
 
 
 async def work(
@@ -109,7 +112,7 @@ async def work(
     if "prefetch" in options:
         settings = settings.model_copy(update={"worker_prefetch": int(options["prefetch"])})
     configure_logging("bench-worker", log_dir=RESULTS_DIR / "logs", level="WARNING", console=False)
-    claims, finishes = count_statements()
+    claims, starts, finishes = count_statements()
     process = build_worker(settings, registry, concurrency=concurrency, burst=seconds is None)
     stop = asyncio.Event()
     if seconds is not None:
@@ -119,6 +122,7 @@ async def work(
     await process.run(stop)
     result = window.result(
         claims=claims.as_dict(),
+        starts=starts.as_dict(),
         finishes=finishes.as_dict(),
         settings={
             "prefetch": settings.worker_prefetch,
