@@ -33,7 +33,10 @@ class TaskEventBase(BaseModel):
     type: str = Field(description="The task's type (which handler runs it).")
     attempt: int = Field(
         ge=0,
-        description="The task's attempt number: attempts started over its whole life (a requeue continues the count).",
+        description=(
+            "The task's attempt number: attempts started over its whole life "
+            "(a requeue continues the count)."
+        ),
     )
     correlationId: str | None
 
