@@ -59,6 +59,8 @@ def run(report: Report, quick: bool) -> None:
             f"≥ {TARGET_SHARE:.0%}" if at_target else "",
             share >= TARGET_SHARE if at_target else None,
         )
+        if concurrency == 500:
+            _start_write_cost(report, data, config, concurrency, tasks, 1 if quick else 3)
         report.add(
             "AI-shaped load",
             f"worker peak RSS at concurrency {concurrency}",
@@ -66,3 +68,35 @@ def run(report: Report, quick: bool) -> None:
             f"< {TARGET_RSS_MB:.0f} MB" if at_target else "",
             rss < TARGET_RSS_MB if at_target else None,
         )
+
+
+def _start_write_cost(
+    report: Report, data: dict[str, Any], config: Config, concurrency: int, tasks: int, pairs: int
+) -> None:
+    """What writing Reserved -> Running apart from the finish costs: each round runs the
+    defaults and, paired, a worker that leaves every start to its task's finish."""
+    folded = Config(
+        config.family, "starts written by the finish", (*config.sets, "start_write_ms=600000")
+    )
+    ratios, apart = [], []
+    for _ in range(pairs):
+        default = drain_once(config, tasks, 1, concurrency)
+        baseline = drain_once(folded, tasks, 1, concurrency)
+        ratios.append(default.rate / baseline.rate)
+        apart.append(default.starts.get("statements", 0) * default.starts.get("mean", 0) / tasks)
+        print(
+            f"    start writes: defaults {default.rate:,.0f} vs left to the finish "
+            f"{baseline.rate:,.0f} tasks/s; WAL {default.writes['wal_bytes_per_task']:,.0f} vs "
+            f"{baseline.writes['wal_bytes_per_task']:,.0f} B/task",
+            flush=True,
+        )
+    ratio = Summary.of(ratios)
+    data["start_write_cost"] = {"ratios": ratios, "tasks_with_start_written_apart": apart}
+    report.add(
+        "AI-shaped load",
+        f"Reserved -> Running written apart (x{concurrency}, {HANDLER_MS} ms tasks), paired",
+        f"{ratio.median:.2f}x the rate with starts left to the finish "
+        f"({ratio.low:.2f}-{ratio.high:.2f}); {max(apart):.0%} of tasks written apart",
+        "",
+        None,
+    )

@@ -229,13 +229,15 @@ def claim_statement() -> tuple[str, dict[str, Any]]:
 
 def finish_statement() -> tuple[str, dict[str, Any]]:
     """task_finish_attempts as PgLeaseStore.finish_attempts sends it for one no-op task
-    that succeeded (no result, latency 1 ms)."""
+    that succeeded (no result, latency 1 ms): ended before its start was written, so its
+    finish also writes its TaskRunning event (the Reserved -> Running move)."""
     finished = FinishedAttempt(
         task_id=SAMPLE_TASK,
         attempt_id=SAMPLE_ATTEMPT,
         outcome=outcomes.SUCCEEDED,
         result_json=None,
         usage=Usage(latency_ms=1),
+        start_unwritten_ran_seconds=0.001,
     )
     return recorded(
         lambda pool: PgLeaseStore(pool).finish_attempts(

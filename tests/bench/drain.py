@@ -114,8 +114,8 @@ def drain_rounds(
         for config in configs[shift:] + configs[:shift]:
             run = drain_once(config, config.tasks or tasks, workers, concurrency)
             claims = run.claims.get("mean", "?")
-            if run.starts:
-                apart = run.starts["statements"] * run.starts["mean"] / run.tasks
+            if config.family == OURS.family:
+                apart = run.starts.get("statements", 0) * run.starts.get("mean", 0) / run.tasks
                 print(f"      starts written apart from their finish: {apart:.1%} of tasks")
             print(
                 f"    round {round_no + 1} x{workers} {config.key}: {run.rate:,.0f} tasks/s "

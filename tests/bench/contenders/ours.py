@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from app.adapters.postgres.lease_store import PgLeaseStore
+from app.application import outcome_writer
 from app.application.context import TaskContext
 from app.application.handlers import HandlerRegistry
 from app.bootstrap import build_worker, run_migrations
@@ -78,11 +79,11 @@ def count_statements() -> tuple[StatementSizes, StatementSizes, StatementSizes]:
     """Count the tasks each claim, start and finish statement carries (this process
     only). Starts counted here are the Reserved -> Running moves written on their own;
     a task that ends within START_WRITE_SECONDS has its start written by its finish."""
-    claims, starts, finishes = StatementSizes(), StatementSizes(), StatementSizes()
+    claims, moves, finishes = StatementSizes(), StatementSizes(), StatementSizes()
     count_sizes(PgLeaseStore, "lease_available", claims)
-    count_sizes(PgLeaseStore, "start_attempts", starts, argument=2)  # self, worker, started
+    count_sizes(PgLeaseStore, "start_attempts", moves, argument=2)  # self, worker, started
     count_sizes(PgLeaseStore, "finish_attempts", finishes, argument=2)  # self, worker, finished
-    return claims, starts, finishes
+    return claims, moves, finishes
 
 
 async def work(
@@ -108,11 +109,15 @@ async def work(
         if sleep_seconds:
             await asyncio.sleep(sleep_seconds)
 
+    # `--set start_write_ms=N`: hold a handler's Reserved -> Running write N ms (a large
+    # N leaves it to the finish: the baseline that measures what the separate write costs).
+    if "start_write_ms" in options:
+        outcome_writer.START_WRITE_SECONDS = float(options["start_write_ms"]) / 1000
     settings = settings_for(dsn)
     if "prefetch" in options:
         settings = settings.model_copy(update={"worker_prefetch": int(options["prefetch"])})
     configure_logging("bench-worker", log_dir=RESULTS_DIR / "logs", level="WARNING", console=False)
-    claims, starts, finishes = count_statements()
+    claims, moves, finishes = count_statements()
     process = build_worker(settings, registry, concurrency=concurrency, burst=seconds is None)
     stop = asyncio.Event()
     if seconds is not None:
@@ -122,7 +127,7 @@ async def work(
     await process.run(stop)
     result = window.result(
         claims=claims.as_dict(),
-        starts=starts.as_dict(),
+        starts=moves.as_dict(),
         finishes=finishes.as_dict(),
         settings={
             "prefetch": settings.worker_prefetch,
