@@ -22,6 +22,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -107,6 +108,11 @@ def last_event_id() -> int | None:
     return value
 
 
+def utc_text(when: datetime) -> str:
+    """ISO 8601 in UTC ending in Z, as every REST response writes times."""
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def sse(row: dict[str, Any], resume_id: int | None = None) -> str:
     """One event as SSE; `resume_id` is the stream's resume point when it is not the
     event's own id (the tenant stream)."""
@@ -116,7 +122,7 @@ def sse(row: dict[str, Any], resume_id: int | None = None) -> str:
         "sequence": row["sequence"],
         "eventType": row["event_type"],
         "status": row["status"],
-        "occurredAt": row["occurred_at"].isoformat(),
+        "occurredAt": utc_text(row["occurred_at"]),
         "traceId": row["trace_id"],
         "detail": row["detail"],
     }

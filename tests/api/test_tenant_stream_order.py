@@ -66,3 +66,12 @@ async def test_resuming_a_tenant_stream_never_skips_a_late_committing_event(
     )
     kinds = {(e["data"]["taskId"], e["data"]["eventType"]) for e in resumed}
     assert (first, "TaskProgressed") in kinds  # never skipped; the fast one may come again
+
+
+async def test_stream_times_are_written_as_the_rest_api_writes_them(acme: Caller) -> None:
+    task_id = (await acme.http.post("/api/v1/tasks", json={"type": "demo.noop"})).json()["id"]
+    [streamed] = await read_events(acme.http, f"/api/v1/tasks/{task_id}/events", 1)
+    timeline = (await acme.http.get(f"/api/v1/tasks/{task_id}/events")).json()
+    items = timeline["items"] if isinstance(timeline, dict) else timeline
+    assert streamed["data"]["occurredAt"].endswith("Z")
+    assert streamed["data"]["occurredAt"] == items[0]["occurredAt"]
