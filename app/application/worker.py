@@ -181,7 +181,8 @@ class Worker:
                     )
                     backoff = ERROR_BACKOFF_START
                 except Exception as error:  # the database may be down: keep trying, gently
-                    log.error("lease_failed", error_type=type(error).__name__, retry_in=backoff)
+                    if backoff == ERROR_BACKOFF_START:  # one line per outage, not per retry
+                        log.error("lease_failed", error_type=type(error).__name__, retry_in=backoff)
                     await _wait_any(stop, seconds=backoff)
                     backoff = min(backoff * 2, ERROR_BACKOFF_MAX)
                     continue

@@ -58,6 +58,9 @@ def assert_state_changes_logged_once_per_outage(process: Process, outages: int) 
     assert 1 <= len(unreachable) <= outages, (process.name, unreachable)
     assert len(reconnected) == len(unreachable), (process.name, reconnected)
     assert all(entry["error_type"] and "retry_in" in entry for entry in unreachable)
+    # The API's event watcher, a worker's listener and claims: one line per outage too.
+    for name in ("event_watch_reconnecting", "listener_reconnecting", "lease_failed"):
+        assert len(process.events(name)) <= outages, (process.name, name)
 
 
 @pytest.mark.slow

@@ -65,9 +65,12 @@ class PgTaskSignals:
                             on_tenant(tenant_id)
                         await asyncio.sleep(self._events_poll)
             except psycopg.Error as error:
-                log.warning(
-                    "event_watch_reconnecting", error_type=type(error).__name__, in_seconds=delay
-                )
+                if delay == 0.1:  # one line per outage, not one per retry
+                    log.warning(
+                        "event_watch_reconnecting",
+                        error_type=type(error).__name__,
+                        in_seconds=delay,
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._reconnect_max)
 
@@ -93,9 +96,10 @@ class PgTaskSignals:
                         if handler is not None:
                             handler(notify.payload)
             except psycopg.Error as error:
-                log.warning(
-                    "listener_reconnecting", error_type=type(error).__name__, in_seconds=delay
-                )
+                if delay == 0.1:  # one line per outage, not one per retry
+                    log.warning(
+                        "listener_reconnecting", error_type=type(error).__name__, in_seconds=delay
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._reconnect_max)
 
