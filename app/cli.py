@@ -188,8 +188,8 @@ def relay() -> None:
 @_host_port
 def dev(host: str | None, port: int | None) -> None:
     """Run everything for local work: embedded Postgres if DATABASE_URL is unset,
-    migrations, the API, a worker (restarted if it dies) and, when RabbitMQ answers at
-    AMQP_URL, the relay."""
+    migrations, the API, a worker (restarted if it dies) and the relay (it publishes to
+    RabbitMQ at AMQP_URL, waiting for it if it does not answer yet)."""
     settings = _start("dev")
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     _port_free_or_exit(bind_host, bind_port)
@@ -198,12 +198,12 @@ def dev(host: str | None, port: int | None) -> None:
     except (ConfigError, Unavailable) as error:
         _fail(str(error), EXIT_CONFIG)
     _migrate_or_exit(url)
-    with_relay = rabbitmq_reachable(settings)
-    if with_relay:
+    if rabbitmq_reachable(settings):
         click.echo("RabbitMQ answers at AMQP_URL: the relay publishes task events to it.")
     else:
         click.echo(
-            "RabbitMQ is not reachable: running without the relay; events wait in the outbox."
+            "RabbitMQ is not reachable at AMQP_URL yet: the relay keeps trying;"
+            " events wait in the outbox until it answers."
         )
     if settings.dev_api_key is None:
         # A fixed key for local calls; Production refuses any DEV_API_KEY.
@@ -214,7 +214,7 @@ def dev(host: str | None, port: int | None) -> None:
     try:
         app = build_api(build_services(settings, process="api", url=url))
         build_worker(settings, url=url)  # a setting the worker refuses stops dev here
-        relay_process = build_relay(settings, url=url) if with_relay else None
+        relay_process = build_relay(settings, url=url)
     except ConfigError as error:
         _fail(str(error), EXIT_CONFIG)
     click.echo(
@@ -228,7 +228,7 @@ def dev(host: str | None, port: int | None) -> None:
         await asyncio.gather(
             serve_api(app, host=bind_host, port=bind_port, stop=stop),
             run_worker_child(stop),
-            *([relay_process.run(stop)] if relay_process else []),
+            relay_process.run(stop),
         )
 
     _run(run_until_signalled(serve_all))

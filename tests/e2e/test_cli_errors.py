@@ -106,6 +106,7 @@ def free_port_number() -> int:
 FORWARDER = """
 import socket, sys, threading, time
 port, delay = int(sys.argv[1]), float(sys.argv[2])
+upstream_port = int(sys.argv[3]) if len(sys.argv) > 3 else 5432
 time.sleep(delay)
 server = socket.create_server(("127.0.0.1", port))
 def pipe(a, b):
@@ -118,7 +119,7 @@ def pipe(a, b):
         b.close()
 while True:
     client, _ = server.accept()
-    upstream = socket.create_connection(("127.0.0.1", 5432))
+    upstream = socket.create_connection(("127.0.0.1", upstream_port))
     threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
     threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
 """
