@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from tests.api.test_health import free_port
-from tests.e2e.test_cli import CLI, clean_env
+from tests.e2e.test_cli import clean_env
 from tests.e2e.test_cli_errors import FORWARDER, free_port_number
-from tests.e2e.test_dev_worker import DEV_KEY, wait_for_status
+from tests.e2e.test_dev_worker import DEV_KEY, start_dev, wait_for_status
 
 
 def outbox_size(database_url: str) -> int:
@@ -45,24 +45,8 @@ def test_dev_started_before_the_broker_publishes_once_it_answers(
         AMQP_URL=f"amqp://guest:guest@127.0.0.1:{broker_port}/%2F",
         RELAY_EXCHANGE=f"test.dev.{uuid.uuid4().hex[:8]}",
     )
-    process = subprocess.Popen(
-        [*CLI, "dev", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_dev(tmp_path, env, port)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None
-            time.sleep(0.2)
         task = httpx.post(
             f"{base}/api/v1/tasks", json={"type": "demo.noop"}, headers=DEV_KEY, timeout=5
         )

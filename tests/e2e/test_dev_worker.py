@@ -30,6 +30,28 @@ def wait_for_status(base: str, task_id: str, wanted: str, seconds: float) -> str
     return status
 
 
+def start_dev(tmp_path: Path, env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    """`assistente dev` on `port`, once its /health answers 200 (within 20 s)."""
+    process = subprocess.Popen(
+        [*CLI, "dev", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None
+        time.sleep(0.2)
+    return process
+
+
 @pytest.mark.slow
 def test_a_crashing_task_restarts_the_dev_worker_while_the_api_keeps_answering(
     tmp_path: Path, database_url: str
@@ -43,24 +65,8 @@ def test_a_crashing_task_restarts_the_dev_worker_while_the_api_keeps_answering(
         WORKER_LEASE_SECONDS="1",
         AMQP_URL="amqp://guest:guest@127.0.0.1:1/%2F",  # no relay: not what this is about
     )
-    process = subprocess.Popen(
-        [*CLI, "dev", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_dev(tmp_path, env, port)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None
-            time.sleep(0.2)
         crash = httpx.post(
             f"{base}/api/v1/tasks",
             json={"type": "demo.crash", "maxAttempts": 2},
