@@ -68,6 +68,9 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # Connections the kernel queues for the API before it accepts them (listen backlog).
+    # Hypercorn's own default is 100; a burst of new connections above it loses SYNs.
+    api_backlog: int = Field(default=1024, ge=1, le=65535)
     max_payload_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     # Requests per second per API key (bursts up to API_RATE_LIMIT_BURST); 0 turns it off.
     api_rate_limit_per_second: float = Field(default=200.0, ge=0, le=1_000_000)

@@ -11,10 +11,13 @@ from hypercorn.config import Config
 from quart import Quart
 
 
-async def serve_api(app: Quart, *, host: str, port: int, stop: asyncio.Event) -> None:
-    """Serve `app` on host:port until `stop` is set."""
+async def serve_api(
+    app: Quart, *, host: str, port: int, stop: asyncio.Event, backlog: int = 1024
+) -> None:
+    """Serve `app` on host:port until `stop` is set; `backlog` is the listen queue."""
     config = Config()
     config.bind = [f"{host}:{port}"]
+    config.backlog = backlog
     config.accesslog = None
     # Through our logging setup (JSON file, redaction) rather than a stream of its own.
     config.errorlog = logging.getLogger("hypercorn.error")
