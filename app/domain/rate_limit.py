@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 
@@ -30,21 +31,33 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """Buckets by key; forgets idle ones so memory stays bounded."""
+    """Buckets by key, at most `max_keys` of them.
+
+    Past `max_keys`, the bucket used least recently goes: the one idle longest, which is
+    also the fullest (idle buckets refill). Callers who keep asking keep their bucket, so
+    bringing many new keys cannot hand anyone a fresh burst; a bucket evicted before it
+    had refilled belongs to a caller idle longer than every other tracked one.
+    """
 
     def __init__(self, rate: float, burst: float, *, max_keys: int = 10_000) -> None:
         self.rate = rate
         self.burst = max(burst, 1.0)
-        self._buckets: dict[str, TokenBucket] = {}
-        self._max_keys = max_keys
+        # Ordered from least to most recently used: O(1) to find, touch and evict.
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._max_keys = max(max_keys, 1)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def check(self, key: str, now: float) -> float:
         """0 if `key` may proceed now, else the seconds to wait."""
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self._max_keys:
-                self._buckets.clear()  # rare; a full bucket for everyone is the safe reset
+                self._buckets.popitem(last=False)
             bucket = self._buckets[key] = TokenBucket(self.rate, self.burst)
+        else:
+            self._buckets.move_to_end(key)
         return bucket.take(now)
 
     def waiting(self, key: str, now: float) -> float:

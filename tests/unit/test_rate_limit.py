@@ -28,3 +28,25 @@ def test_waiting_looks_without_spending() -> None:
     assert limiter.waiting("k", 0.5) == pytest.approx(0.5)
     assert limiter.waiting("k", 0.5) == pytest.approx(0.5)  # unchanged by looking
     assert limiter.waiting("k", 1.0) == 0
+
+
+def test_many_new_callers_cannot_reset_a_busy_callers_bucket() -> None:
+    limiter = RateLimiter(rate=1, burst=5, max_keys=100)
+    flooder_waits = []
+    for n in range(1_000):  # ten times as many strangers as the limiter tracks
+        limiter.check(f"stranger-{n}", 0.0)
+        flooder_waits.append(limiter.check("flooder", 0.0))
+    assert flooder_waits[:5] == [0, 0, 0, 0, 0]
+    assert all(wait > 0 for wait in flooder_waits[5:])
+    assert len(limiter) == 100
+
+
+def test_the_caller_idle_longest_is_forgotten_first() -> None:
+    limiter = RateLimiter(rate=1, burst=1, max_keys=2)
+    limiter.check("old", 0.0)
+    limiter.check("recent", 0.0)
+    limiter.check("old", 0.5)  # asks again: now the most recent
+    limiter.check("new", 0.5)  # makes room by forgetting "recent"
+    assert limiter.waiting("old", 0.5) > 0
+    assert limiter.waiting("recent", 0.5) == 0  # not tracked: a full bucket
+    assert len(limiter) == 2
