@@ -73,8 +73,23 @@ class Settings(BaseSettings):
     api_backlog: int = Field(default=1024, ge=1, le=65535)
     max_payload_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     # Requests per second per API key (bursts up to API_RATE_LIMIT_BURST); 0 turns it off.
-    api_rate_limit_per_second: float = Field(default=200.0, ge=0, le=1_000_000)
-    api_rate_limit_burst: float = Field(default=400.0, ge=1, le=1_000_000)
+    # One API process serves about 250 a second on 2 cores: one key gets a fifth of that,
+    # so a key at its limit leaves the rest to other tenants (docs/limits.md).
+    api_rate_limit_per_second: float = Field(default=50.0, ge=0, le=1_000_000)
+    api_rate_limit_burst: float = Field(default=100.0, ge=1, le=1_000_000)
+    # Requests one API key may have in progress at once in a process; 0 turns it off.
+    api_max_in_flight_per_key: int = Field(default=8, ge=0, le=100_000)
+    # Unknown keys from one client address: this many a second, bursts up to the burst;
+    # past it they get 429 instead of 401. A key that authenticates is never refused.
+    api_failed_auth_per_second: float = Field(default=2.0, gt=0, le=1_000_000)
+    api_failed_auth_burst: float = Field(default=20.0, ge=1, le=1_000_000)
+    # GET /health answers from a check at most this old, shared by concurrent callers.
+    health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    # Open SSE streams (GET /api/v1/events, /tasks/{id}/events) per API key, per tenant
+    # and per API process; past any of them, 429.
+    sse_max_streams_per_key: int = Field(default=20, ge=1, le=100_000)
+    sse_max_streams_per_tenant: int = Field(default=50, ge=1, le=100_000)
+    sse_max_streams: int = Field(default=500, ge=1, le=100_000)
 
     worker_id: str | None = Field(default=None, max_length=100)
     worker_concurrency: int = Field(default=10, ge=1, le=1000)

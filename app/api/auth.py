@@ -15,18 +15,19 @@ from quart import g, request
 
 from app.api.dependencies import deps
 from app.api.problems import ProblemError
-from app.application.auth import Principal, authenticate
+from app.application.auth import Principal
+from app.domain.rate_limit import RateLimiter
 
 TENANT_HEADER = "X-Tenant-Id"
 
 
 async def require_api_key() -> None:
-    """before_request for the v1 blueprint: 401 unless a live key is presented."""
+    """before_request for the v1 blueprint: 401 unless a live key is presented.
+
+    A key that authenticates is never refused for what others sent from its address;
+    it may be refused for its own pace (429: its rate, or its requests in progress).
+    """
     dependencies = deps()
-    guard = dependencies.failed_auth_limiter
-    address = f"addr:{request.remote_addr or 'unknown'}"
-    if guard is not None and (wait := guard.waiting(address, time.monotonic())) > 0:
-        raise too_many(wait, "Too many failed authentications from this address.")
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -36,27 +37,45 @@ async def require_api_key() -> None:
             slug="unauthorized",
             headers={"WWW-Authenticate": 'Bearer realm="assistente"'},
         )
-    principal = await authenticate(
-        key.strip(), tenants=dependencies.tenants, cache=dependencies.principals
-    )
+    principal = await dependencies.key_lookup.principal(key.strip())
     if principal is None:
-        if guard is not None:
-            guard.check(address, time.monotonic())
-        raise ProblemError(
-            401,
-            "The API key is unknown or revoked.",
-            slug="unauthorized",
-            headers={"WWW-Authenticate": 'Bearer realm="assistente", error="invalid_token"'},
-        )
+        raise _unknown_key(dependencies.failed_auth_limiter)
     g.principal = principal
+    key_id = str(principal.key_id)
+    limiter = dependencies.rate_limiter
+    if limiter is not None and (wait := limiter.check(key_id, time.monotonic())) > 0:
+        raise too_many(wait, "Too many requests for this API key; slow down.")
+    in_flight = dependencies.in_flight
+    if in_flight is not None:
+        if not in_flight.try_acquire(key_id):
+            raise too_many(
+                1, f"At most {in_flight.limit} requests at once per API key; wait for one."
+            )
+        g.in_flight_key = key_id  # released by release_in_flight when the request ends
     named = request.headers.get(TENANT_HEADER)
     if named:
         g.tenant_id = await _named_tenant(principal, named)
-    limiter = dependencies.rate_limiter
-    if limiter is not None:
-        wait = limiter.check(str(principal.key_id), time.monotonic())
-        if wait > 0:
-            raise too_many(wait, "Too many requests for this API key; slow down.")
+
+
+def release_in_flight() -> None:
+    """teardown_request: the request's place among its key's requests in progress."""
+    key_id: str | None = g.pop("in_flight_key", None)
+    in_flight = deps().in_flight
+    if key_id is not None and in_flight is not None:
+        in_flight.release(key_id)
+
+
+def _unknown_key(guard: RateLimiter | None) -> ProblemError:
+    """401 for an unknown or revoked key; 429 once its address has sent too many."""
+    address = f"addr:{request.remote_addr or 'unknown'}"
+    if guard is not None and (wait := guard.check(address, time.monotonic())) > 0:
+        return too_many(wait, "Too many failed authentications from this address.")
+    return ProblemError(
+        401,
+        "The API key is unknown or revoked.",
+        slug="unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="assistente", error="invalid_token"'},
+    )
 
 
 def too_many(wait: float, detail: str) -> ProblemError:

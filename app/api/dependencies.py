@@ -10,9 +10,11 @@ from quart import current_app
 
 from app.application.artifact_store import ArtifactStore
 from app.application.auth import PrincipalCache, TenantRepository
-from app.application.health import HealthCheck
+from app.application.health import HealthCheck, SharedHealth
+from app.application.key_lookup import KeyLookup
 from app.application.ports import TaskQueries, TaskRepository
 from app.application.tasks import TaskResults
+from app.domain.inflight import InFlight
 from app.domain.rate_limit import RateLimiter
 
 
@@ -28,12 +30,27 @@ class ApiDependencies:
     health_checks: Sequence[HealthCheck]
     default_max_attempts: int = 3
     rate_limiter: RateLimiter | None = None
-    # Failed authentications per client address: guessing keys costs the guesser, not us.
+    # Requests in progress per API key; past its cap, 429.
+    in_flight: InFlight | None = None
+    # Unknown keys per client address: past the budget they get 429, not 401. Only keys
+    # that fail to authenticate are counted or refused.
     failed_auth_limiter: RateLimiter | None = None
     # Recent successful key lookups (KEY_CACHE_SECONDS): no database query per request.
     principals: PrincipalCache | None = field(default_factory=PrincipalCache)
     # Where artifacts too large for their row are kept; their content is served from it.
     artifacts: ArtifactStore | None = None
+    # GET /health answers from a check at most this old (HEALTH_CACHE_SECONDS).
+    health_cache_seconds: float = 1.0
+    # Built from the fields above: key lookups with remembered answers (live and unknown)
+    # and a bound on queries at once; GET /health's shared, briefly cached check.
+    key_lookup: KeyLookup = field(init=False)
+    health: SharedHealth = field(init=False)
+
+    def __post_init__(self) -> None:
+        # frozen: set once here, as the generated __init__ would
+        object.__setattr__(self, "key_lookup", KeyLookup(self.tenants, cache=self.principals))
+        health = SharedHealth(self.health_checks, max_age=self.health_cache_seconds)
+        object.__setattr__(self, "health", health)
 
 
 def deps() -> ApiDependencies:

@@ -11,6 +11,7 @@ from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 
 from app.api import docs, health, queue_stats, tasks, usage
+from app.api.auth import release_in_flight
 from app.api.dependencies import ApiDependencies
 from app.api.json_provider import install_strict_json
 from app.api.openapi import ProblemAwareOpenAPI
@@ -89,6 +90,12 @@ def create_app(
         set_trace_id(trace_id)
         structlog.contextvars.bind_contextvars(trace_id=trace_id)
         g.request_started = time.perf_counter()
+
+    @app.teardown_request
+    async def _release(_error: BaseException | None) -> None:
+        # Runs however the request ended, before a streamed body is sent: an SSE
+        # stream counts among its key's streams (app.api.streams), not its requests.
+        release_in_flight()
 
     @app.after_request
     async def _log_and_tag(response: Response) -> Response:

@@ -20,8 +20,10 @@ import contextlib
 import json
 import time
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+import weakref
+from collections import defaultdict
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +33,7 @@ from quart import Response, request
 from app.api.dependencies import ApiDependencies
 from app.api.problems import ProblemError
 from app.domain.event_cursor import StreamCursor
+from app.domain.inflight import InFlight
 from app.domain.task import TERMINAL_STATUSES
 
 log = structlog.get_logger("app.api")
@@ -39,20 +42,50 @@ KEEP_ALIVE_SECONDS = 15.0
 # While events sent are not yet final, a tenant stream looks again this often: an event
 # committing late may wake no one (the watcher saw a later id already).
 SETTLE_POLL_SECONDS = 0.1
-MAX_STREAMS_PER_KEY = 20
 PAGE = 1000  # tenant_event_list_after's LIMIT
 Listen = Callable[[Callable[[uuid.UUID], None]], Coroutine[Any, Any, None]]
 
 
-class EventHub:
-    """Wakes the open streams of a tenant when its tasks have new events."""
+@dataclass(frozen=True, slots=True)
+class StreamCaps:
+    """Open streams allowed per API key, per tenant and per API process."""
 
-    def __init__(self, listen: Listen) -> None:
+    per_key: int = 20
+    per_tenant: int = 50
+    per_process: int = 500
+
+
+class StreamSlot:
+    """One open stream's place under the caps; released once, however the stream ends."""
+
+    def __init__(self, hub: EventHub, tenant: str, key: str) -> None:
+        self._hub, self._tenant, self._key = hub, tenant, key
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._hub._release(self._tenant, self._key)
+
+
+class EventHub:
+    """Wakes the open streams of a tenant when its tasks have new events, and counts
+    them under StreamCaps."""
+
+    def __init__(self, listen: Listen, caps: StreamCaps | None = None) -> None:
         self._listen = listen
         self._waiters: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
-        self.open_streams: Counter[str] = Counter()
+        self.caps = caps or StreamCaps()
+        self._by_key = InFlight(self.caps.per_key)
+        self._by_tenant = InFlight(self.caps.per_tenant)
+        self._in_all = InFlight(self.caps.per_process)
         self.closing = asyncio.Event()
+
+    @property
+    def open_streams(self) -> int:
+        """Streams open in this process."""
+        return self._in_all.total
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(self._wake))
@@ -72,18 +105,75 @@ class EventHub:
         for waiter in self._waiters.get(tenant_id, ()):
             waiter.set()
 
+    def reserve(self, tenant_id: uuid.UUID, key: str) -> StreamSlot:
+        """A place for one more stream, or a 429 problem past any cap.
+
+        Synchronous on purpose: the check and the count happen with no await between,
+        so streams opened at the same instant cannot all pass the check.
+        """
+        tenant = str(tenant_id)
+        if self._by_key.full(key):
+            raise _too_many_streams(f"At most {self.caps.per_key} open streams per API key")
+        if self._by_tenant.full(tenant):
+            raise _too_many_streams(f"At most {self.caps.per_tenant} open streams per tenant")
+        if self._in_all.full(""):
+            raise _too_many_streams("This server holds as many open streams as it takes")
+        self._by_key.try_acquire(key)
+        self._by_tenant.try_acquire(tenant)
+        self._in_all.try_acquire("")
+        return StreamSlot(self, tenant, key)
+
+    def _release(self, tenant: str, key: str) -> None:
+        self._by_key.release(key)
+        self._by_tenant.release(tenant)
+        self._in_all.release("")
+
     @contextlib.contextmanager
-    def subscribe(self, tenant_id: uuid.UUID, key: str) -> Iterator[asyncio.Event]:
+    def subscribe(self, tenant_id: uuid.UUID) -> Iterator[asyncio.Event]:
         waiter = asyncio.Event()
         self._waiters[tenant_id].add(waiter)
-        self.open_streams[key] += 1
         try:
             yield waiter
         finally:
-            self.open_streams[key] -= 1
             self._waiters[tenant_id].discard(waiter)
             if not self._waiters[tenant_id]:
                 del self._waiters[tenant_id]
+
+
+def _too_many_streams(reason: str) -> ProblemError:
+    return ProblemError(
+        429,
+        f"{reason}; close one first.",
+        slug="too-many-requests",
+        headers={"Retry-After": "5"},
+    )
+
+
+class SlotStream:
+    """A stream's body that gives its slot back when it ends, when it is closed before
+    it began, or when it is dropped unsent (an async generator that never started
+    runs no `finally`)."""
+
+    def __init__(self, body: AsyncGenerator[str, None], slot: StreamSlot) -> None:
+        self._body = body
+        self._slot = slot
+        weakref.finalize(self, slot.release)
+
+    def __aiter__(self) -> SlotStream:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            return await self._body.__anext__()
+        except BaseException:
+            self._slot.release()
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            await self._body.aclose()
+        finally:
+            self._slot.release()
 
 
 _hub: EventHub | None = None
@@ -138,15 +228,26 @@ async def event_stream(
     tenant's (from now, or after Last-Event-ID)."""
     if _hub is None:
         raise RuntimeError("the event hub is not running")
-    hub, queries = _hub, deps.queries
-    if hub.open_streams[key] >= MAX_STREAMS_PER_KEY:
-        raise ProblemError(
-            429,
-            f"At most {MAX_STREAMS_PER_KEY} open streams per API key; close one first.",
-            slug="too-many-requests",
-            headers={"Retry-After": "5"},
-        )
+    hub = _hub
     resume_after = last_event_id()
+    # Counted before the first await below: a burst of opens cannot all pass the caps.
+    slot = hub.reserve(tenant_id, key)
+    try:
+        return await _open_stream(hub, slot, deps, tenant_id, resume_after, task_id)
+    except BaseException:
+        slot.release()
+        raise
+
+
+async def _open_stream(
+    hub: EventHub,
+    slot: StreamSlot,
+    deps: ApiDependencies,
+    tenant_id: uuid.UUID,
+    resume_after: int | None,
+    task_id: uuid.UUID | None,
+) -> Response:
+    queries = deps.queries
     if resume_after is not None:
         after = resume_after
     elif task_id is not None:
@@ -190,8 +291,8 @@ async def event_stream(
             if len(events) < PAGE:
                 break
 
-    async def generate() -> AsyncIterator[str]:
-        with hub.subscribe(tenant_id, key) as waiter:
+    async def generate() -> AsyncGenerator[str, None]:
+        with hub.subscribe(tenant_id) as waiter:
             yield "retry: 2000\n\n"
             quiet_since = time.monotonic()
             while not hub.closing.is_set():
@@ -209,7 +310,7 @@ async def event_stream(
                     yield ": keep-alive\n\n"
 
     response = Response(
-        generate(),
+        SlotStream(generate(), slot),
         status=200,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         content_type="text/event-stream",

@@ -37,7 +37,7 @@ from app.adapters.rabbitmq.tail import tail_events
 from app.adapters.relay_metrics import RelayMetrics
 from app.api import create_app
 from app.api.dependencies import ApiDependencies
-from app.api.streams import EventHub
+from app.api.streams import EventHub, StreamCaps
 from app.application.auth import ensure_dev_key
 from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
@@ -56,6 +56,7 @@ from app.bootstrap.preflight import (
     start_embedded_database,
 )
 from app.config import ConfigError, Settings
+from app.domain.inflight import InFlight
 from app.domain.rate_limit import RateLimiter
 
 log = structlog.get_logger("app.bootstrap")
@@ -191,23 +192,33 @@ def build_api(services: Services) -> Quart:
             except Exception as error:  # the database may still be starting
                 log.warning("dev_key_not_ready", error_type=type(error).__name__)
 
+    settings = services.settings
     dependencies = ApiDependencies(
         tasks=PgTaskRepository(services.pool),
         queries=PgTaskQueries(services.pool),
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
-        default_max_attempts=services.settings.default_max_attempts,
-        rate_limiter=RateLimiter(
-            services.settings.api_rate_limit_per_second, services.settings.api_rate_limit_burst
-        )
-        if services.settings.api_rate_limit_per_second > 0
+        default_max_attempts=settings.default_max_attempts,
+        rate_limiter=RateLimiter(settings.api_rate_limit_per_second, settings.api_rate_limit_burst)
+        if settings.api_rate_limit_per_second > 0
         else None,
-        failed_auth_limiter=RateLimiter(rate=2, burst=20),
-        artifacts=LocalArtifactStore(services.settings.artifact_dir),
+        in_flight=InFlight(settings.api_max_in_flight_per_key)
+        if settings.api_max_in_flight_per_key > 0
+        else None,
+        failed_auth_limiter=RateLimiter(
+            settings.api_failed_auth_per_second, settings.api_failed_auth_burst
+        ),
+        artifacts=LocalArtifactStore(settings.artifact_dir),
+        health_cache_seconds=settings.health_cache_seconds,
+    )
+    stream_caps = StreamCaps(
+        per_key=settings.sse_max_streams_per_key,
+        per_tenant=settings.sse_max_streams_per_tenant,
+        per_process=settings.sse_max_streams,
     )
     return create_app(
         dependencies,
-        event_hub=EventHub(PgTaskSignals(services.url).listen_events),
+        event_hub=EventHub(PgTaskSignals(services.url).listen_events, stream_caps),
         on_startup=[services.start_in_background, prepare_dev_key],
         on_shutdown=[services.stop],
         max_payload_bytes=services.settings.max_payload_bytes,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 import httpx
 import psycopg
@@ -135,27 +134,3 @@ def _nested(levels: int) -> object:
 
 async def test_the_events_stream_accepts_any_accept_header(anonymous: httpx.AsyncClient) -> None:
     assert_problem(await anonymous.get("/api/v1/events"), 401)
-
-
-async def test_a_key_may_hold_only_so_many_open_streams(acme: Caller, monkeypatch: Any) -> None:
-    from app.api import streams
-
-    monkeypatch.setattr(streams, "MAX_STREAMS_PER_KEY", 2)
-    headers = {"Accept": "text/event-stream"}
-    async with acme.http.stream("GET", "/api/v1/events", headers=headers) as first:
-        first_lines = first.aiter_lines()  # kept: dropping it would close the stream
-        await first_lines.__anext__()  # the stream is open and counted
-        async with acme.http.stream("GET", "/api/v1/events", headers=headers) as second:
-            second_lines = second.aiter_lines()
-            await second_lines.__anext__()
-            third = await acme.http.get("/api/v1/events", headers=headers, timeout=5)
-            assert_problem(third, 429)
-            await second_lines.aclose()
-        await first_lines.aclose()
-    # Closed streams free their places.
-    for _ in range(50):
-        if streams._hub is not None and not any(streams._hub.open_streams.values()):
-            break
-        await asyncio.sleep(0.05)
-    async with acme.http.stream("GET", "/api/v1/events", headers=headers) as again:
-        assert again.status_code == 200
