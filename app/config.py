@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     api_rate_limit_burst: float = Field(default=100.0, ge=1, le=1_000_000)
     # Requests one API key may have in progress at once in a process; 0 turns it off.
     api_max_in_flight_per_key: int = Field(default=8, ge=0, le=100_000)
+    # A 429 for a key's pace (or an address's failed keys) is sent this many seconds late,
+    # for up to 256 requests per caller at once: a client looping on 429s idles instead
+    # of spending the CPU other tenants need. 0 answers at once.
+    api_refusal_hold_seconds: float = Field(default=1.0, ge=0, le=30)
     # Unknown keys from one client address: this many a second, bursts up to the burst;
     # past it they get 429 instead of 401. A key that authenticates is never refused.
     api_failed_auth_per_second: float = Field(default=2.0, gt=0, le=1_000_000)

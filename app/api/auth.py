@@ -7,13 +7,14 @@ caller cannot learn that it exists.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import uuid
 
 from quart import g, request
 
-from app.api.dependencies import deps
+from app.api.dependencies import ApiDependencies, deps
 from app.api.problems import ProblemError
 from app.application.auth import Principal
 from app.domain.rate_limit import RateLimiter
@@ -39,15 +40,21 @@ async def require_api_key() -> None:
         )
     principal = await dependencies.key_lookup.principal(key.strip())
     if principal is None:
-        raise _unknown_key(dependencies.failed_auth_limiter)
+        address = f"addr:{request.remote_addr or 'unknown'}"
+        refusal = _unknown_key(dependencies.failed_auth_limiter, address)
+        if refusal.status == 429:
+            await _hold(dependencies, address)
+        raise refusal
     g.principal = principal
     key_id = str(principal.key_id)
     limiter = dependencies.rate_limiter
     if limiter is not None and (wait := limiter.check(key_id, time.monotonic())) > 0:
+        await _hold(dependencies, key_id)
         raise too_many(wait, "Too many requests for this API key; slow down.")
     in_flight = dependencies.in_flight
     if in_flight is not None:
         if not in_flight.try_acquire(key_id):
+            await _hold(dependencies, key_id)
             raise too_many(
                 1, f"At most {in_flight.limit} requests at once per API key; wait for one."
             )
@@ -65,9 +72,24 @@ def release_in_flight() -> None:
         in_flight.release(key_id)
 
 
-def _unknown_key(guard: RateLimiter | None) -> ProblemError:
+async def _hold(dependencies: ApiDependencies, holder: str) -> None:
+    """Keep a 429 back for REFUSAL_HOLD_SECONDS before it goes out.
+
+    A client looping on 429s then idles its connections instead of spending this
+    process's CPU, which other tenants need. At most `held_refusals.limit` answers per
+    holder wait at once; past that they go out at once (memory stays bounded).
+    """
+    held = dependencies.held_refusals
+    if held is None or dependencies.refusal_hold_seconds <= 0 or not held.try_acquire(holder):
+        return
+    try:
+        await asyncio.sleep(dependencies.refusal_hold_seconds)
+    finally:
+        held.release(holder)
+
+
+def _unknown_key(guard: RateLimiter | None, address: str) -> ProblemError:
     """401 for an unknown or revoked key; 429 once its address has sent too many."""
-    address = f"addr:{request.remote_addr or 'unknown'}"
     if guard is not None and (wait := guard.check(address, time.monotonic())) > 0:
         return too_many(wait, "Too many failed authentications from this address.")
     return ProblemError(

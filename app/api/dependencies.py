@@ -32,6 +32,10 @@ class ApiDependencies:
     rate_limiter: RateLimiter | None = None
     # Requests in progress per API key; past its cap, 429.
     in_flight: InFlight | None = None
+    # A 429 for pace (rate, requests in progress, failed keys) goes out after this many
+    # seconds, for at most `held_refusals.limit` requests per caller at once.
+    refusal_hold_seconds: float = 0.0
+    held_refusals: InFlight | None = None
     # Unknown keys per client address: past the budget they get 429, not 401. Only keys
     # that fail to authenticate are counted or refused.
     failed_auth_limiter: RateLimiter | None = None

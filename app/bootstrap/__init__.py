@@ -180,6 +180,10 @@ def build_services(
     return Services(settings=settings, pool=pool, url=url or database_url(settings))
 
 
+# 429s held back at once per caller (API_REFUSAL_HOLD_SECONDS); the rest go out at once.
+MAX_HELD_REFUSALS_PER_CALLER = 256
+
+
 def build_api(services: Services) -> Quart:
     """The Quart app over `services`; the pool opens when serving starts."""
     tenants = PgTenantRepository(services.pool)
@@ -205,6 +209,8 @@ def build_api(services: Services) -> Quart:
         in_flight=InFlight(settings.api_max_in_flight_per_key)
         if settings.api_max_in_flight_per_key > 0
         else None,
+        refusal_hold_seconds=settings.api_refusal_hold_seconds,
+        held_refusals=InFlight(MAX_HELD_REFUSALS_PER_CALLER),
         failed_auth_limiter=RateLimiter(
             settings.api_failed_auth_per_second, settings.api_failed_auth_burst
         ),

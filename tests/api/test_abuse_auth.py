@@ -26,10 +26,9 @@ async def test_a_valid_key_is_served_from_an_address_that_sent_many_bad_keys(
     anonymous: httpx.AsyncClient, acme: Caller
 ) -> None:
     # Same address (127.0.0.1), as behind a proxy or NAT.
-    statuses = [await guess(anonymous, n) for n in range(25)]
+    statuses = [await guess(anonymous, n) for n in range(21)]
     assert statuses[-1] == 429  # the guesser is braked
     assert [(await acme.http.get("/api/v1/tasks")).status_code for _ in range(10)] == [200] * 10
-    assert await guess(anonymous, 99) == 429  # still braked: serving acme changed nothing
 
 
 async def test_a_key_with_too_many_requests_in_progress_gets_429_alone(
@@ -43,6 +42,8 @@ async def test_a_key_with_too_many_requests_in_progress_gets_429_alone(
     limited = next(response for response in answers[:30] if response.status_code == 429)
     assert "At most 2 requests at once" in assert_problem(limited, 429)["detail"]
     assert limited.headers["retry-after"] == "1"
+    # Held back for API_REFUSAL_HOLD_SECONDS: a client looping on 429s idles.
+    assert limited.elapsed.total_seconds() >= 0.9
     assert [response.status_code for response in answers[30:]] == [200, 200]
     # Every place was given back: a burst of exactly the cap passes.
     pair = await asyncio.gather(*(acme.http.get("/api/v1/tasks") for _ in range(2)))
