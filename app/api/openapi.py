@@ -1,13 +1,23 @@
-"""The OpenAPI document: quart-schema's, plus the problem responses every operation can give."""
+"""The OpenAPI document: quart-schema's, made to say exactly what the service does.
+
+quart-schema derives paths and bodies from the routes and models; this provider adds
+what they cannot say (problem responses, headers with their limits, uuid path ids,
+the health and artifact responses, event streams, links between operations, each
+capability's payload) and renders the document once: it never changes while the
+process runs, and building it costs tens of milliseconds of CPU.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
+from quart import Quart, Response
+from quart_schema import QuartSchema
 from quart_schema.openapi import OpenAPIProvider
-from werkzeug.routing import Rule
+from werkzeug.routing import BaseConverter, Rule, UUIDConverter
 
+from app.api.openapi_payloads import document_payloads
 from app.api.schemas import Problem
 
 HIDDEN_PREFIXES = ("/docs", "/openapi.json", "/static")
@@ -23,34 +33,146 @@ COMMON_ERRORS = {
     "500": "Unexpected error; quote the traceId.",
     "503": "A dependency (Postgres) is unavailable.",
 }
-TASK_ERRORS = {"404": "No such task for this tenant."}
+TASK_ERRORS = {"404": "No such task for this tenant (or no such artifact)."}
 STATE_ERRORS = {"409": "The task's state does not allow this."}
+PROBLEM = {
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+}
+# The largest id Postgres' bigint holds: event ids, and so Last-Event-ID.
+MAX_EVENT_ID = 2**63 - 1
+# Idempotency-Key: visible ASCII (0x21-0x7E), as app.api.schemas checks it.
+MAX_KEY_LENGTH = 255
+VISIBLE_ASCII = f"^[\\x21-\\x7e]{{1,{MAX_KEY_LENGTH}}}$"
 
 
-def header(name: str, description: str) -> dict[str, Any]:
+def header(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
         "in": "header",
         "required": False,
         "description": description,
-        "schema": {"type": "string"},
+        "schema": schema,
     }
 
 
-TENANT_PARAMETER = header("X-Tenant-Id", "Admin keys only: act for this tenant (its id).")
-IDEMPOTENCY_PARAMETER = header(
-    "Idempotency-Key", "Same key and body returns the same task; another body is a 422."
+TENANT_PARAMETER = header(
+    "X-Tenant-Id",
+    "Admin keys only (any other key gets a 403): act for this tenant, named by its id. "
+    "Sent empty, it is as if it were not sent.",
+    {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "string", "maxLength": 0}]},
 )
-RESUME_PARAMETER = header("Last-Event-ID", "Streams: resume after this event id.")
+IDEMPOTENCY_PARAMETER = header(
+    "Idempotency-Key",
+    "Same key and body returns the same task; another body is a 422. "
+    f"1 to {MAX_KEY_LENGTH} visible ASCII characters (0x21-0x7E: no spaces or controls).",
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": VISIBLE_ASCII},
+)
+EVENT_ID = {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID}
+RESUME_PARAMETER = header(
+    "Last-Event-ID",
+    "Streams: resume after this event id (digits; sent empty, it is as if not sent).",
+    {"anyOf": [{"type": "string", "pattern": "^[0-9]{1,18}$"}, {"type": "string", "maxLength": 0}]},
+)
+RESUME_QUERY = {
+    "name": "lastEventId",
+    "in": "query",
+    "required": False,
+    "description": "Streams: resume after this event id (when a client cannot set "
+    "Last-Event-ID; the header wins when both are sent).",
+    "schema": EVENT_ID,
+}
+STREAM_ONLY = (
+    " Read by the stream only (`Accept: text/event-stream`); the JSON timeline ignores it."
+)
+SSE_DESCRIPTION = (
+    "A live Server-Sent Events stream: first `retry: 2000`, then one frame per event "
+    "(`id: <resume id>`, `event: <eventType>`, `data: <one EventBody as JSON>`), and a "
+    "`: keep-alive` comment after 15 s without events. The JSON in `data` is the schema "
+    "named by `x-event-data`."
+)
+SSE_CONTENT = {
+    "schema": {
+        "type": "string",
+        "description": SSE_DESCRIPTION,
+        "examples": [
+            'retry: 2000\n\nid: 42\nevent: TaskSucceeded\ndata: {"id": 42, "taskId": '
+            '"0b9c…", "sequence": 4, "eventType": "TaskSucceeded", "status": "Succeeded", '
+            '"occurredAt": "2025-01-01T12:00:00Z", "traceId": null, "detail": {}}\n\n'
+        ],
+    },
+    "x-event-data": {"$ref": "#/components/schemas/EventBody"},
+}
+HEALTH_BODY = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "checks": {
+            "type": "object",
+            "description": "Each dependency's check by name: `status` (`up` or `down`), "
+            "`latencyMs`, a `detail` when down, and figures of its own.",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["status"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["up", "down"]},
+                    "latencyMs": {"type": "number"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+HEALTH_HEADERS = {
+    "Age": {
+        "description": "Seconds since the checks reported (callers share one run).",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}},
+}
+UNTRUSTED_CONTENT_HEADERS = {
+    "X-Content-Type-Options": {"schema": {"type": "string", "enum": ["nosniff"]}},
+    "Content-Security-Policy": {
+        "description": "Content written by a handler never runs in a browser here.",
+        "schema": {"type": "string"},
+    },
+}
+USAGE_SPAN = (
+    " `from` and `to` are 2000-01-01 or later, `from` is not after `to` (which defaults "
+    "to today), and `from..to` spans at most 366 days; otherwise a 422."
+)
 
 
 class ProblemAwareOpenAPI(OpenAPIProvider):
-    """Documents every error response as RFC 9457 problem+json."""
+    """Documents every error response as RFC 9457 problem+json; serves the document
+    rendered once."""
+
+    def __init__(self, app: Quart, extension: QuartSchema) -> None:
+        super().__init__(app, extension)
+        self._rendered: bytes | None = None
+        # quart-schema routes its openapi_path to `extension.openapi` right after it
+        # builds this provider: serve the pre-rendered bytes instead of a fresh build.
+        extension.openapi = self.serve  # type: ignore[method-assign]
+
+    async def serve(self) -> Response:
+        """GET /openapi.json: the same bytes every time, built on the first request."""
+        if self._rendered is None:
+            self._rendered = self._app.json.dumps(self.schema()).encode()
+        response = Response(self._rendered, content_type="application/json")
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
 
     def generate_rules(self) -> Iterable[Rule]:
         for rule in super().generate_rules():
             if not rule.rule.startswith(HIDDEN_PREFIXES):
                 yield rule
+
+    def build_path_parameter(self, name: str, converter: BaseConverter) -> dict[str, Any]:
+        parameter = super().build_path_parameter(name, converter)
+        if isinstance(converter, UUIDConverter):
+            # Anything else matches no route: a 404 before any handler runs.
+            parameter["schema"] = {"type": "string", "format": "uuid"}
+        return parameter
 
     def schema(self) -> dict[str, Any]:
         document = super().schema()
@@ -61,44 +183,167 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
         for name, definition in problem.pop("$defs", {}).items():
             components.setdefault(name, definition)
         components["Problem"] = problem
-        reference = {
-            "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-            }
-        }
-        for path, operations in document.get("paths", {}).items():
+        paths = document.get("paths", {})
+        for path, operations in paths.items():
             for operation in operations.values():
-                responses = operation.setdefault("responses", {})
-                errors = dict(COMMON_ERRORS)
-                if "{task_id}" in path:
-                    errors.update(TASK_ERRORS)
-                if path.endswith(("/cancel", "/requeue")):
-                    errors.update(STATE_ERRORS)
-                if not path.startswith("/api/"):
-                    errors = {"500": COMMON_ERRORS["500"]}
-                self._document_headers(path, operation)
-                # quart-schema keys responses by int status; mixing in str keys would break
-                # the sorted JSON rendering of the document.
-                for status, description in errors.items():
-                    if int(status) not in responses and status not in responses:
-                        responses[int(status)] = {"description": description, **reference}
-                if path.startswith("/api/"):
-                    operation.setdefault("security", [{"bearerAuth": []}])
+                self._document_operation(path, operation)
+        _document_health(paths.get("/health", {}).get("get"))
+        _document_artifact_content(
+            paths.get("/api/v1/tasks/{task_id}/artifacts/{artifact_id}", {}).get("get")
+        )
+        _document_usage_span(paths.get("/api/v1/usage", {}).get("get"))
+        document_payloads(document)
+        _document_links(paths)
         return document
 
-    @staticmethod
-    def _document_headers(path: str, operation: dict[str, Any]) -> None:
+    def _document_operation(self, path: str, operation: dict[str, Any]) -> None:
+        responses = operation.setdefault("responses", {})
+        errors = dict(COMMON_ERRORS)
+        if "{task_id}" in path:
+            errors.update(TASK_ERRORS)
+        if path.endswith(("/cancel", "/requeue")):
+            errors.update(STATE_ERRORS)
         if not path.startswith("/api/"):
-            return
-        parameters = operation.setdefault("parameters", [])
-        parameters.append(TENANT_PARAMETER)
-        if path == "/api/v1/tasks" and "requestBody" in operation:
-            parameters.append(IDEMPOTENCY_PARAMETER)
-        if path.endswith("/events"):
-            parameters.append(RESUME_PARAMETER)
-            operation.setdefault("responses", {}).setdefault(
-                200, {"description": "Events; a live stream with Accept: text/event-stream."}
+            errors = {"500": COMMON_ERRORS["500"]}
+        _document_headers(path, operation)
+        _plain_query_parameters(operation)
+        if "requestBody" in operation:
+            # No body is a 422 like any other body that is not the model.
+            operation["requestBody"]["required"] = True
+        # quart-schema keys responses by int status; mixing in str keys would break
+        # the sorted JSON rendering of the document.
+        for status, description in errors.items():
+            if int(status) not in responses and status not in responses:
+                responses[int(status)] = {"description": description, **PROBLEM}
+        if path.startswith("/api/"):
+            operation.setdefault("security", [{"bearerAuth": []}])
+        else:
+            operation["security"] = []  # anyone may ask, without a key
+
+
+def _document_headers(path: str, operation: dict[str, Any]) -> None:
+    if not path.startswith("/api/"):
+        return
+    parameters = operation.setdefault("parameters", [])
+    parameters.append(TENANT_PARAMETER)
+    if path == "/api/v1/tasks" and "requestBody" in operation:
+        parameters.append(IDEMPOTENCY_PARAMETER)
+    if path == "/api/v1/events":
+        parameters.extend((RESUME_PARAMETER, RESUME_QUERY))
+    elif path.endswith("/events"):
+        # The JSON timeline reads neither: only its stream resumes.
+        parameters.extend(
+            {**p, "schema": {"type": "string"}, "description": f"{p['description']}{STREAM_ONLY}"}
+            for p in (RESUME_PARAMETER, RESUME_QUERY)
+        )
+    if path.endswith("/events"):
+        responses = operation.setdefault("responses", {})
+        ok = responses.setdefault(200, {"description": ""})
+        if path == "/api/v1/events":
+            ok["description"] = "Every new event of the caller's tasks, as a live stream."
+        else:
+            ok["description"] = (
+                "The task's events: JSON, or with `Accept: text/event-stream` a live stream "
+                "that ends once the task has finished and every event was sent."
             )
-            operation["responses"][200].setdefault("content", {})["text/event-stream"] = {
-                "schema": {"type": "string"}
-            }
+        ok.setdefault("content", {})["text/event-stream"] = SSE_CONTENT
+
+
+def _plain_query_parameters(operation: dict[str, Any]) -> None:
+    """A query parameter is absent or a value, never null: drop pydantic's `| None`."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        if parameter.get("in") != "query" or "anyOf" not in schema:
+            continue
+        options = [s for s in schema["anyOf"] if s != {"type": "null"}]
+        if len(options) == 1:
+            rest = {k: v for k, v in schema.items() if k not in {"anyOf", "default"}}
+            if schema.get("default") is not None:
+                rest["default"] = schema["default"]
+            parameter["schema"] = {**options[0], **rest}
+
+
+def _document_health(operation: dict[str, Any] | None) -> None:
+    if operation is None:
+        return
+    body = {"application/json": {"schema": HEALTH_BODY}}
+    operation["responses"][200] = {
+        "description": "Every dependency answers.",
+        "headers": HEALTH_HEADERS,
+        "content": body,
+    }
+    operation["responses"][503] = {
+        "description": "A dependency does not answer: `checks` says which.",
+        "headers": HEALTH_HEADERS,
+        "content": body,
+    }
+
+
+def _document_artifact_content(operation: dict[str, Any] | None) -> None:
+    if operation is None:
+        return
+    operation["responses"][200] = {
+        "description": "The artifact's content, with the content type it was stored with.",
+        "headers": UNTRUSTED_CONTENT_HEADERS,
+        # Any bytes at all: text, JSON, a PDF (schema-less: nothing to validate).
+        "content": {"*/*": {"schema": {}}},
+    }
+    operation["responses"][302] = {
+        "description": "The artifact is an http(s) link: `Location` names it.",
+        "headers": {"Location": {"required": True, "schema": {"type": "string"}}},
+    }
+
+
+def _document_usage_span(operation: dict[str, Any] | None) -> None:
+    if operation is None:
+        return
+    operation["description"] = operation.get("description", "") + "\n\n" + USAGE_SPAN.strip()
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] in {"from", "to"}:
+            parameter["description"] = parameter.get("description", "") + USAGE_SPAN
+
+
+def _link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": parameters, "description": description}
+
+
+TASK_LINKS = {
+    "GetTask": ("get_get_task", "The task as it is now."),
+    "CancelTask": ("post_cancel", "Cancel it."),
+    "RequeueTask": ("post_requeue", "Put it back in the queue once it has failed."),
+    "ListAttempts": ("get_attempts", "Its attempts."),
+    "ListArtifacts": ("get_artifacts", "Its outputs."),
+    "ListEvents": ("get_events", "Its timeline."),
+}
+
+
+def _document_links(paths: dict[str, Any]) -> None:
+    """OpenAPI links: where each returned id leads (clients and stateful testers follow)."""
+
+    def links(at: str) -> dict[str, Any]:
+        return {
+            name: _link(operation_id, description, task_id=at)
+            for name, (operation_id, description) in TASK_LINKS.items()
+        }
+
+    sources = (
+        ("/api/v1/tasks", "post", 202, "$response.body#/id"),
+        ("/api/v1/tasks/batch", "post", 202, "$response.body#/tasks/0/id"),
+        ("/api/v1/tasks/{task_id}", "get", 200, "$response.body#/id"),
+        ("/api/v1/tasks/{task_id}/cancel", "post", 200, "$response.body#/task/id"),
+        ("/api/v1/tasks/{task_id}/requeue", "post", 200, "$response.body#/id"),
+    )
+    for path, method, status, at in sources:
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is not None:
+            response["links"] = links(at)
+    listing = paths.get("/api/v1/tasks/{task_id}/artifacts", {}).get("get")
+    if listing is not None:
+        listing["responses"][200]["links"] = {
+            "GetArtifactContent": _link(
+                "get_artifact_content",
+                "The first artifact's content.",
+                task_id="$request.path.task_id",
+                artifact_id="$response.body#/items/0/id",
+            )
+        }

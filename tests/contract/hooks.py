@@ -1,0 +1,58 @@
+"""Schemathesis hooks of the contract run (loaded through SCHEMATHESIS_HOOKS).
+
+JSON Schema cannot state a rule that ties two values together, or one that moves
+with the clock. The document states these rules in words (see docs/contract.md), and
+the API refuses a request that breaks one with a 422 naming it. A "schema-valid
+request rejected" (ST202) is dropped only when every error of that 422 is one of these
+rules: any other refusal, and every other check, still fails the run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import schemathesis
+from schemathesis.core.failures import Failure
+
+# The rule's words in the 422's `errors[].message`, and the field it names.
+UNSTATABLE_RULES = {
+    # GET /api/v1/usage: a relation between two query parameters, and today's date.
+    ("to", "from..to may span at most 366 days"),
+    ("to", "must not be before from (to defaults to today)"),
+    # Bodies: relative to now, or across two fields or two tasks of a batch.
+    ("scheduledAt", "must be between 2000-01-01 and one year from now"),
+    ("", "give scheduledAt or delaySeconds, not both"),
+    ("", "each idempotencyKey may appear only once in a batch"),
+}
+
+
+def breaks_only_unstatable_rules(problem: dict[str, Any]) -> bool:
+    """Whether a 422 problem's errors are all rules JSON Schema cannot state."""
+    errors = problem.get("errors") or []
+    return bool(errors) and all(_unstatable(error) for error in errors)
+
+
+def _unstatable(error: dict[str, Any]) -> bool:
+    field = str(error.get("field", "")).rsplit(".", 1)[-1]
+    message = str(error.get("message", ""))
+    return any(
+        message.endswith(rule) and (not name or field == name) for name, rule in UNSTATABLE_RULES
+    )
+
+
+@schemathesis.hook
+def filter_failure(
+    context: schemathesis.HookContext,
+    failure: Failure,
+    case: schemathesis.Case,
+    response: schemathesis.Response,
+) -> bool:
+    """Keep every failure but an ST202 whose 422 names only unstatable rules."""
+    if failure.code != "ST202" or response.status_code != 422:
+        return True
+    try:
+        problem = json.loads(response.content)
+    except ValueError:
+        return True
+    return not (isinstance(problem, dict) and breaks_only_unstatable_rules(problem))
