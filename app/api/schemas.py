@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Self
@@ -12,6 +13,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -61,12 +63,78 @@ def check_text(text: str) -> str:
 
 SafeText = Annotated[str, AfterValidator(check_text)]
 
+MAX_KEY_LENGTH = 255
+# Visible ASCII (0x21-0x7E): no spaces, tabs, control characters or escape sequences,
+# so a key reads the same in every log, proxy and terminal.
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+KEY_RULE = f"1 to {MAX_KEY_LENGTH} visible ASCII characters (0x21-0x7E: no spaces or controls)"
+
+
+def check_key(key: str) -> str:
+    """An idempotency key: 1-255 visible ASCII characters, or ValueError saying so."""
+    if not (1 <= len(key) <= MAX_KEY_LENGTH and _VISIBLE_ASCII.fullmatch(key)):
+        raise ValueError(f"must be {KEY_RULE}")
+    return key
+
+
+IdempotencyKey = Annotated[
+    str,
+    AfterValidator(check_key),
+    Field(
+        description=f"Makes retries safe: {KEY_RULE}.",
+        # Documented, not enforced: check_key words the error better than a regex would.
+        json_schema_extra={"pattern": KEY_PATTERN},
+        examples=["order-7"],
+    ),
+]
+
+
+def _iso_time(value: Any) -> Any:
+    # JSON has no time type: only an ISO 8601 string, never a number (read as Unix time).
+    if not (isinstance(value, str) and _ISO_TIME.match(value)):
+        raise ValueError("must be an ISO 8601 date and time with an offset, as a string")
+    return value
+
+
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time), Field(strict=False)]
+
+
+def _digits(value: Any) -> Any:
+    # A query string arrives as text: decimal digits only (no sign, spaces, "1.0", "1_000",
+    # "true"), so a number in a link reads the same to every parser.
+    text = value if isinstance(value, str) else str(value)
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()):
+        raise ValueError("must be a whole number written with the digits 0-9")
+    return value
+
+
+def _true_or_false(value: Any) -> Any:
+    if not (isinstance(value, bool) or value in ("true", "false")):
+        raise ValueError("must be true or false")
+    return value
+
+
+QueryInt = Annotated[int, BeforeValidator(_digits)]
+QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
+
 
 class Schema(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are refused."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class RequestBody(Schema):
+    """A JSON request body, validated strictly: a number is a JSON number (never a
+    string or a boolean), an integer has no fraction, a boolean is true or false.
+    Only enums and times (strings in JSON) are read from their text."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
     )
 
 
@@ -78,7 +146,7 @@ class Output(BaseModel):
     )
 
 
-class RetryPolicyBody(Schema):
+class RetryPolicyBody(RequestBody):
     """Backoff for this task: wait baseSeconds * factor^(attempt-1), capped at maxSeconds."""
 
     base_seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
@@ -99,17 +167,17 @@ TaskType = Annotated[
 ]
 
 
-class CreateTask(Schema):
+class CreateTask(RequestBody):
     """A task to queue. `payload` carries the prompt and its context."""
 
     type: TaskType
-    domain_type: DomainType | None = None
-    capability_type: CapabilityType | None = None
-    execution_type: ExecutionType = ExecutionType.ASYNC
+    domain_type: DomainType | None = Field(default=None, strict=False)
+    capability_type: CapabilityType | None = Field(default=None, strict=False)
+    execution_type: ExecutionType = Field(default=ExecutionType.ASYNC, strict=False)
     priority: int = Field(default=5, ge=1, le=10, description="1 runs first.")
     payload: dict[str, Any] = Field(default_factory=dict, examples=[{"seconds": 1}])
     max_attempts: int | None = Field(default=None, ge=1, le=100)
-    scheduled_at: AwareDatetime | None = Field(
+    scheduled_at: IsoTime | None = Field(
         default=None, description="Not before this time (ISO 8601 with offset)."
     )
     delay_seconds: float | None = Field(default=None, ge=0, le=MAX_AHEAD.total_seconds())
@@ -159,10 +227,10 @@ class CreateTask(Schema):
 class BatchItem(CreateTask):
     """One task of a batch, with its own idempotency key if wanted."""
 
-    idempotency_key: SafeText | None = Field(default=None, min_length=1, max_length=255)
+    idempotency_key: IdempotencyKey | None = None
 
 
-class CreateBatch(Schema):
+class CreateBatch(RequestBody):
     tasks: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
 
     @model_validator(mode="after")
@@ -294,8 +362,8 @@ class TaskListQuery(Schema):
     type: TaskType | None = None
     domain_type: DomainType | None = None
     capability_type: CapabilityType | None = None
-    page: int = Field(default=1, ge=1, le=1_000_000)
-    page_size: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
+    page: QueryInt = Field(default=1, ge=1, le=1_000_000)
+    page_size: QueryInt = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
 
 
 class FieldError(Output):
@@ -320,7 +388,7 @@ class Problem(Schema):
 class StatsQuery(Schema):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    all_tenants: bool = False
+    all_tenants: QueryBool = False
 
 
 class QueueStats(Output):

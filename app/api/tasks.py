@@ -21,6 +21,7 @@ from app.api.dependencies import deps
 from app.api.problems import ProblemError
 from app.api.representation import rendered, rendered_fields
 from app.api.schemas import (
+    KEY_RULE,
     ArtifactBody,
     ArtifactList,
     AttemptBody,
@@ -35,6 +36,7 @@ from app.api.schemas import (
     TaskBody,
     TaskList,
     TaskListQuery,
+    check_key,
 )
 from app.api.streams import event_stream
 from app.api.tracing import current_trace_id
@@ -115,13 +117,24 @@ async def load_task(task_id: uuid.UUID) -> TaskRecord:
 
 
 def idempotency_key() -> str | None:
+    """The Idempotency-Key header: visible ASCII only, optionally in double quotes (the
+    Structured Fields form); anything else is a 400 naming the header."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
-    key = key.strip().strip('"')
-    if not 1 <= len(key) <= 255:
-        raise ProblemError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 255 characters.")
-    return key
+    key = key.strip(" \t")  # HTTP's optional whitespace, and nothing else
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    try:
+        return check_key(key)
+    except ValueError:
+        raise ProblemError(
+            400,
+            f"The {IDEMPOTENCY_HEADER} header must be {KEY_RULE}.",
+            slug="invalid-idempotency-key",
+            title="Invalid Idempotency-Key",
+            errors=[{"field": IDEMPOTENCY_HEADER, "message": f"must be {KEY_RULE}"}],
+        ) from None
 
 
 # The busiest endpoints parse and render their bodies with app.api.bodies rather
