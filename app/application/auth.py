@@ -158,8 +158,10 @@ class PrincipalCache:
 
     def put(self, key_hash: bytes, principal: Principal, now: float) -> None:
         """Trust `principal` for `key_hash` until `now + ttl`."""
+        self._entries.pop(key_hash, None)  # re-stored keys move to the end
         if len(self._entries) >= self._max_keys:
-            self._entries.clear()  # rare; everyone is looked up again, which is safe
+            # Entries sit in the order they were stored, so the first expires first.
+            del self._entries[next(iter(self._entries))]
         self._entries[key_hash] = (now + self.ttl, principal)
 
 

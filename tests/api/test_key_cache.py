@@ -58,3 +58,13 @@ async def test_a_revoked_key_stops_working_within_the_bound(
     await asyncio.sleep(KEY_CACHE_SECONDS)
     problem = assert_problem(await acme.http.get("/api/v1/tasks"), 401)
     assert "revoked" in problem["detail"]
+
+
+def test_a_full_cache_forgets_its_oldest_key_not_every_key() -> None:
+    cache = PrincipalCache(ttl=60.0, max_keys=3)
+    for number in range(3):
+        cache.put(bytes([number]), ACME, now=float(number))
+    cache.put(bytes([0]), ACME, now=3.0)  # stored again: now the newest
+    cache.put(b"new", ACME, now=4.0)  # full: the oldest (key 1) goes
+    assert cache.get(bytes([1]), now=5.0) is None
+    assert all(cache.get(key, now=5.0) == ACME for key in (bytes([0]), bytes([2]), b"new"))

@@ -118,6 +118,7 @@ class ApiServer:
                 "LOG_CONSOLE": "false",
                 # 0 turns the per-key limit off; it would answer 429 past 200/s otherwise.
                 "API_RATE_LIMIT_PER_SECOND": "0",
+                "API_MAX_IN_FLIGHT_PER_KEY": "0",
             }
         )
         output = (workdir / "output.txt").open("wb")
