@@ -56,3 +56,7 @@ bench-quick: $(BENCH_STAMP) ## The short form of the suite, run by CI (3 to 5 mi
 
 clean: ## Remove the virtual environment, caches and local data
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: contract-long
+contract-long: $(STAMP) ## The API against its OpenAPI document, a few thousand cases (about 5 min)
+	CONTRACT_MAX_EXAMPLES=100 CONTRACT_TIMEOUT=3600 $(BIN)/pytest tests/contract -q -s

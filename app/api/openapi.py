@@ -137,6 +137,7 @@ UNTRUSTED_CONTENT_HEADERS = {
         "schema": {"type": "string"},
     },
 }
+YEAR_2000_OR_LATER = "^(2[0-9]{3}|[3-9][0-9]{3})-[0-9]{2}-[0-9]{2}$"
 USAGE_SPAN = (
     " `from` and `to` are 2000-01-01 or later, `from` is not after `to` (which defaults "
     "to today), and `from..to` spans at most 366 days; otherwise a 422."
@@ -210,6 +211,11 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
         if "requestBody" in operation:
             # No body is a 422 like any other body that is not the model.
             operation["requestBody"]["required"] = True
+            limit = self._app.config.get("MAX_CONTENT_LENGTH")
+            if limit:
+                operation["requestBody"]["description"] = (
+                    f"JSON, at most {limit} bytes (MAX_PAYLOAD_BYTES; a larger body is a 413)."
+                )
         # quart-schema keys responses by int status; mixing in str keys would break
         # the sorted JSON rendering of the document.
         for status, description in errors.items():
@@ -301,6 +307,7 @@ def _document_usage_span(operation: dict[str, Any] | None) -> None:
     for parameter in operation.get("parameters", []):
         if parameter["name"] in {"from", "to"}:
             parameter["description"] = parameter.get("description", "") + USAGE_SPAN
+            parameter["schema"]["pattern"] = YEAR_2000_OR_LATER
 
 
 def _link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:

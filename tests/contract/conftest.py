@@ -83,6 +83,8 @@ async def contract_api(
         artifact_handlers(artifact_dir),
         artifact_dir=artifact_dir,
         worker_concurrency=4,
+        # Tasks finish while the run still holds their ids: requeue meets DeadLetter tasks.
+        worker_poll_interval_seconds=0.05,
     )
     caller: Caller = await new_caller(database_url, base_url, "contract")
     yield ContractApi(base_url, caller.key)

@@ -15,13 +15,20 @@ from pathlib import Path
 import pytest
 
 from tests.contract.conftest import ContractApi
+from tests.contract.hooks import REACHED
 
-HERE = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[2]
 MAX_EXAMPLES = int(os.environ.get("CONTRACT_MAX_EXAMPLES", "10"))
 SEED = os.environ.get("CONTRACT_SEED")
 # The tenant stream never ends (it follows the tenant's events until the client
 # leaves) and Schemathesis reads a response to its end: tested in tests/api instead.
 EXCLUDED_OPERATIONS = ("get_tenant_events",)
+# Reached with real ids, by following the document's links from a created task.
+MUST_REACH = {
+    "POST /api/v1/tasks/{task_id}/cancel 200",
+    "POST /api/v1/tasks/{task_id}/requeue 200",
+    "GET /api/v1/tasks/{task_id}/artifacts/{artifact_id} 200",
+}
 
 
 def schemathesis_command(api: ContractApi, report_dir: Path) -> list[str]:
@@ -65,10 +72,18 @@ async def test_the_api_does_what_its_openapi_document_says(
         *schemathesis_command(contract_api, tmp_path),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract.hooks", "NO_COLOR": "1"},
-        cwd=HERE.parents[1],
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.contract.hooks",
+            "PYTHONPATH": str(ROOT),
+            "NO_COLOR": "1",
+        },
+        # Its crash cache (.schemathesis/) stays with this run, out of the checkout.
+        cwd=tmp_path,
     )
     output, _ = await process.communicate()
     text = output.decode(errors="replace")
     print(text)
     assert process.returncode == 0, text[-20000:]
+    reached = set((tmp_path / REACHED).read_text().splitlines())
+    assert reached >= MUST_REACH, MUST_REACH - reached
