@@ -56,3 +56,60 @@ def target_key(scheme: str, host: str, port: int | None) -> str:
     if ":" in host:
         host = f"[{ipaddress.IPv6Address(host).compressed}]"
     return f"{scheme}://{host}:{DEFAULT_PORTS[scheme] if port is None else port}"
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Cloud instance metadata (AWS, GCP, Azure, …; and AWS's IPv6 endpoint): credentials
+# live there, so it is named on its own in refusals.
+_METADATA = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+_SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT, inside a provider
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # an IPv4 address behind a NAT64 gateway
+
+
+def address_kind(address: IpAddress) -> str | None:
+    """What makes `address` reach inside rather than the internet ("loopback",
+    "private", "cloud metadata", …), or None for a public unicast address.
+
+    An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4) is judged
+    by the IPv4 address it leads to.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+        if embedded is not None:
+            return address_kind(embedded)
+    checks = (
+        (address in _METADATA, "cloud metadata"),
+        (address.is_loopback, "loopback"),
+        (address.is_link_local, "link-local"),
+        (address.is_unspecified, "unspecified"),
+        (address.is_multicast, "multicast"),
+        (isinstance(address, ipaddress.IPv4Address) and address in _SHARED, "shared"),
+        (address.is_private, "private"),
+        (address.is_reserved, "reserved"),
+        (not address.is_global, "non-global"),
+    )
+    return next((kind for matched, kind in checks if matched), None)
+
+
+def address_refusal(address: IpAddress, port: int, allowed: frozenset[str]) -> str | None:
+    """Why a connection to `address` on `port` is refused ("127.0.0.1, a loopback
+    address no allowed host names"), or None when it may be made.
+
+    A public address may be reached through any allowed host name. Any other
+    (loopback, private, link-local, metadata, …) only when an allow-list key names
+    that address and port itself ("http://127.0.0.1:8080"), so a listed name that
+    resolves inside the network does not take a task there.
+    """
+    kind = address_kind(address)
+    if kind is None:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # the entry names it as IPv4
+    if any(target_key(scheme, str(address), port) in allowed for scheme in DEFAULT_PORTS):
+        return None
+    return f"{address}, a {kind} address no allowed host names"

@@ -6,6 +6,11 @@ the handler's check. It follows no redirects (a 3xx is an answer, not a hop to a
 host nobody allowed), reads the body as a stream and stops past the size limit,
 takes no proxy or credentials from the environment, and keeps no cookies between
 calls, which belong to different tasks and tenants.
+
+It connects only to checked addresses (address_pinning): an allowed name that
+resolves to loopback, a private network or the metadata service is refused unless
+an allow-list entry names that address, and DNS rebinding cannot move the
+connection after the check.
 """
 
 from __future__ import annotations
@@ -16,8 +21,16 @@ from collections.abc import Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
+import httpcore
 import httpx
 
+from app.adapters.http.address_pinning import (
+    AddressRefused,
+    PinnedNetworkBackend,
+    PinnedTransport,
+    Resolver,
+    system_resolver,
+)
 from app.application.capabilities.integration import (
     IntegrationResponse,
     allow_list_refusal,
@@ -33,7 +46,8 @@ class HttpxIntegrationClient:
     """HTTP calls for ExternalIntegration tasks, to `allowed_hosts` only.
 
     `allowed_hosts` are allow-list entries or keys (see CapabilityLimits): a bare
-    host is https-only; plain http needs an "http://host[:port]" entry.
+    host is https-only; plain http needs an "http://host[:port]" entry. `resolver`
+    and `network` replace DNS and the sockets (tests).
     """
 
     def __init__(
@@ -41,9 +55,11 @@ class HttpxIntegrationClient:
         allowed_hosts: frozenset[str],
         timeout: float,
         max_response_bytes: int,
-        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = system_resolver,
+        network: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self._allowed = allow_list_keys(allowed_hosts)
+        transport = PinnedTransport(PinnedNetworkBackend(self._allowed, resolver, network))
         self._timeout = timeout
         self._max_bytes = max_response_bytes
         self._client = httpx.AsyncClient(
@@ -90,6 +106,8 @@ class HttpxIntegrationClient:
                     data = await self._read(response, what)
                 finally:
                     await response.aclose()
+        except AddressRefused as refused:
+            raise NonRetryableError(f"{what}: {refused}", code="AddressNotAllowed") from None
         except (TimeoutError, httpx.TimeoutException):
             raise RetryableError(
                 f"{what} did not answer within {limit:g}s", code="IntegrationTimeout"

@@ -45,7 +45,10 @@ class IntegrationResponse:
 class IntegrationClient(Protocol):
     """Makes HTTP calls for ExternalIntegration tasks, to allowed hosts only.
 
-    Implementations refuse hosts outside their allow-list themselves, follow no
+    Implementations refuse hosts outside their allow-list themselves, refuse a
+    listed name that resolves to an address inside the network (loopback, private,
+    link-local, cloud metadata) unless an entry names that address (NonRetryableError,
+    code AddressNotAllowed), connect only to the address they checked, follow no
     redirects, and raise RetryableError for timeouts and unreachable hosts and
     NonRetryableError for a response larger than their limit. An HTTP error status
     is not an exception: it comes back as a response for the handler to judge.
