@@ -12,12 +12,21 @@ problem listing each field).
 
 from __future__ import annotations
 
-from typing import TypeVar, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from pydantic import BaseModel
 from quart import Response, current_app, request
 from quart_schema import RequestSchemaValidationError
 from werkzeug.datastructures import Headers
+
+from app.api.dependencies import deps
+from app.api.problems import ProblemError
+from app.application.capabilities.door import TaskPayloadErrors, check_builtin_payloads
+from app.application.handlers import HandlerDirectory
+
+if TYPE_CHECKING:
+    from app.api.schemas import CreateTask
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,3 +50,53 @@ def model_response(model: BaseModel, status: int, headers: Headers | None = None
     if headers is not None:
         response.headers.update(headers)
     return response
+
+
+def handler_directory() -> HandlerDirectory | None:
+    """Where workers record their task types; None (no check at the door) until the
+    composition root provides it."""
+    directory: HandlerDirectory | None = getattr(deps(), "handler_directory", None)
+    return directory
+
+
+async def refuse_unfit_payloads(tasks: Sequence[CreateTask], *, batch: bool) -> None:
+    """A 422 naming each field if a task would run a built-in capability handler (its
+    type has no handler of its own) with a payload that handler refuses."""
+    directory = handler_directory()
+    if directory is None:
+        return
+    items = [(task.type, task.capability_type, task.payload) for task in tasks]
+    found = await check_builtin_payloads(items, directory=directory)
+    if not found:
+        return
+    prefix = "tasks.{}." if batch else ""
+    errors = [
+        {"field": prefix.format(unfit.index) + error.field, "message": error.message}
+        for unfit in found
+        for error in unfit.errors
+    ]
+    raise ProblemError(
+        422,
+        _unfit_detail(tasks, found, batch=batch),
+        slug="payload-does-not-fit",
+        title="Payload does not fit the capability",
+        errors=errors,
+    )
+
+
+def _unfit_detail(
+    tasks: Sequence[CreateTask], found: list[TaskPayloadErrors], *, batch: bool
+) -> str:
+    if batch:
+        where = ", ".join(f"tasks[{unfit.index}]" for unfit in found)
+        return (
+            f"{where}: no worker has a handler of its own for the task type, so the "
+            "built-in handler of its capabilityType would run it, and it refuses the "
+            "payload; see errors."
+        )
+    unfit = found[0]
+    reasons = "; ".join(f"{e.field}: {e.message}" for e in unfit.errors)
+    return (
+        f"No worker has a handler of its own for type {tasks[0].type!r}, so the built-in "
+        f"{unfit.capability} handler would run it, and it refuses the payload: {reasons}."
+    )

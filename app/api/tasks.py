@@ -16,7 +16,7 @@ from quart_schema import (
 from werkzeug.datastructures import Headers
 
 from app.api.auth import principal, require_api_key, tenant_scope
-from app.api.bodies import model_response, request_model
+from app.api.bodies import model_response, refuse_unfit_payloads, request_model
 from app.api.dependencies import deps
 from app.api.problems import ProblemError
 from app.api.representation import rendered, rendered_fields
@@ -150,6 +150,7 @@ async def create_task() -> Response:
     returns the same task; with another body it is a 422.
     """
     data = await request_model(CreateTask)
+    await refuse_unfit_payloads([data], batch=False)
     dependencies = deps()
     enqueued = await enqueue_task(
         command(
@@ -173,6 +174,7 @@ async def create_task() -> Response:
 async def create_batch() -> Response:
     """Queue up to 500 tasks in one transaction: all or nothing."""
     data = await request_model(CreateBatch)
+    await refuse_unfit_payloads(data.tasks, batch=True)
     dependencies, tenant_id = deps(), tenant_scope()
     commands = [
         command(

@@ -16,9 +16,9 @@ process pool for CPU-bound work (it gets the payload, not the context).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from app.domain.enums import CapabilityType
 from app.domain.retry import RetryPolicy
@@ -39,6 +39,41 @@ class HandlerSpec:
     executor: Executor
     retry: RetryPolicy | None = None
     timeout_seconds: float | None = None
+    # One of the service's own capability handlers, as opposed to one an app registered.
+    builtin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HandledTypes:
+    """What the workers handle themselves: task types with a handler of their own, and
+    capabilities whose built-in handler an app replaced."""
+
+    types: frozenset[str] = frozenset()
+    capabilities: frozenset[CapabilityType] = frozenset()
+
+    def runs_builtin(self, task_type: str, capability: CapabilityType | None) -> bool:
+        """Whether a task of this type and capability runs a built-in capability handler."""
+        return (
+            capability is not None
+            and task_type not in self.types
+            and capability not in self.capabilities
+        )
+
+
+class HandlerDirectory(Protocol):
+    """Where workers record the handlers they run, for the API to read: handlers live
+    in the worker processes, so this is how the API learns of them."""
+
+    async def record(
+        self, worker_id: str, types: Collection[str], capabilities: Collection[CapabilityType]
+    ) -> None:
+        """Note that `worker_id` handles these task types, and replaced the built-in
+        handler of these capabilities."""
+        ...
+
+    async def handled(self) -> HandledTypes:
+        """Every task type and replaced capability any worker has recorded."""
+        ...
 
 
 class HandlerRegistry:
@@ -87,10 +122,12 @@ class HandlerRegistry:
         *,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
+        builtin: bool = False,
     ) -> None:
-        """Handle tasks of any type with this capability when no type handler matches."""
+        """Handle tasks of any type with this capability when no type handler matches.
+        `builtin` marks the service's own handlers (app.application.capabilities)."""
         self._by_capability[capability] = HandlerSpec(
-            f"capability:{capability}", func, _executor_for(func, None), retry, timeout
+            f"capability:{capability}", func, _executor_for(func, None), retry, timeout, builtin
         )
 
     def include(self, other: HandlerRegistry) -> None:
@@ -112,6 +149,10 @@ class HandlerRegistry:
         if spec is None and capability is not None:
             spec = self._by_capability.get(capability)
         return spec
+
+    def replaced_capabilities(self) -> frozenset[CapabilityType]:
+        """Capabilities handled by an app's own handler rather than the built-in one."""
+        return frozenset(c for c, spec in self._by_capability.items() if not spec.builtin)
 
     def uses(self, executor: Executor) -> bool:
         """Whether any handler runs on `executor` ("async", "thread" or "process")."""

@@ -28,7 +28,7 @@ import structlog
 
 from app.application.context import TaskContext
 from app.application.execution import Executors, RunningAttempt, StopReason, run_attempt
-from app.application.handlers import HandlerRegistry
+from app.application.handlers import HandlerDirectory, HandlerRegistry
 from app.application.outcome_writer import ERROR_BACKOFF_MAX, ERROR_BACKOFF_START, OutcomeWriter
 from app.application.ports import (
     FinishedAttempt,
@@ -85,9 +85,12 @@ class Worker:
         store: LeaseStore,
         signals: TaskSignals,
         config: WorkerConfig,
+        directory: HandlerDirectory | None = None,
     ) -> None:
         self.registry = registry
         self.config = config
+        # Where this worker records the task types it handles, for the API's payload check.
+        self._directory = directory
         self._store = store
         self._signals = signals
         # Sync handlers get threads sized to the worker, CPU-bound ones processes of
@@ -126,6 +129,7 @@ class Worker:
         background = [
             asyncio.create_task(self._signals.listen(self._on_work, self._on_cancel)),
             asyncio.create_task(self._keep_loop()),
+            asyncio.create_task(self._record_handlers()),
         ]
         closing = asyncio.Event()
         flusher = asyncio.create_task(self._outcomes.run(closing))
@@ -148,6 +152,22 @@ class Worker:
                 if executor is not None:
                     executor.shutdown(wait=False, cancel_futures=True)
         log.info("worker_stopped", worker_id=self.config.worker_id, completed=self.completed)
+
+    async def _record_handlers(self) -> None:
+        """Tell the directory which task types this worker handles, retrying while the
+        database is away (until then the API checks those types' capability payloads)."""
+        if self._directory is None:
+            return
+        types, replaced = list(self.registry), self.registry.replaced_capabilities()
+        delay = ERROR_BACKOFF_START
+        while True:
+            try:
+                await self._directory.record(self.config.worker_id, types, replaced)
+                return
+            except Exception as error:
+                log.warning("handlers_not_recorded", error_type=type(error).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, ERROR_BACKOFF_MAX)
 
     async def _drain(self) -> None:
         handles = [r.handle for r in self._running.values() if r.handle]

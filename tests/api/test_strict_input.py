@@ -12,8 +12,10 @@ import httpx
 import pytest
 from quart.typing import TestClientProtocol as InProcessClient
 
+from app.application.capabilities.catalogue import PAYLOAD_EXAMPLES
 from app.bootstrap import build_api, build_services
 from app.config import load_settings
+from app.domain.enums import CapabilityType
 from tests.api.conftest import Caller, assert_problem, new_caller
 
 TASK: dict[str, Any] = {"type": "demo.noop", "payload": {"seconds": 1}}
@@ -84,7 +86,7 @@ async def test_numbers_enums_and_times_in_their_json_form_are_accepted(acme: Cal
         "executionType": "Batch",
         "retryPolicy": {"baseSeconds": 1, "factor": 2.5, "maxSeconds": 60},
     }
-    body["payload"] = {"rules": [], "data": {}}
+    body["payload"] = PAYLOAD_EXAMPLES[CapabilityType.RULE_ENGINE]
     response = await acme.http.post("/api/v1/tasks", json=body)
     assert response.status_code == 202, response.text
     task = response.json()

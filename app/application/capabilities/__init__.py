@@ -77,5 +77,5 @@ def capability_handlers(
         ),
     }
     for capability, handler in handlers.items():
-        registry.register_capability(capability, handler)
+        registry.register_capability(capability, handler, builtin=True)
     return registry
