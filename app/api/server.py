@@ -10,11 +10,16 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart
 
+from app.api import wire_errors
+
 
 async def serve_api(
     app: Quart, *, host: str, port: int, stop: asyncio.Event, backlog: int = 1024
 ) -> None:
-    """Serve `app` on host:port until `stop` is set; `backlog` is the listen queue."""
+    """Serve `app` on host:port until `stop` is set; `backlog` is the listen queue
+    (API_BACKLOG; the kernel caps it at net.core.somaxconn)."""
+    # Requests Hypercorn refuses before the app runs are answered as problems too.
+    wire_errors.install()
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.backlog = backlog
