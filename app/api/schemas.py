@@ -84,7 +84,7 @@ IdempotencyKey = Annotated[
     Field(
         description=f"Makes retries safe: {KEY_RULE}.",
         # Documented, not enforced: check_key words the error better than a regex would.
-        json_schema_extra={"pattern": KEY_PATTERN},
+        json_schema_extra={"minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN},
         examples=["order-7"],
     ),
 ]
@@ -130,8 +130,8 @@ class Schema(BaseModel):
 
 class RequestBody(Schema):
     """A JSON request body, validated strictly: a number is a JSON number (never a
-    string or a boolean), an integer has no fraction, a boolean is true or false.
-    Only enums and times (strings in JSON) are read from their text."""
+    string or a boolean), an integer has no fraction (8.0 is 8, as in JSON Schema), a
+    boolean is true or false. Only enums and times (strings in JSON) are read from text."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
@@ -184,6 +184,15 @@ class CreateTask(RequestBody):
     timeout_seconds: int | None = Field(default=None, ge=1, le=86_400)
     retry_policy: RetryPolicyBody | None = None
     correlation_id: SafeText | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("priority", "max_attempts", "timeout_seconds", mode="before")
+    @classmethod
+    def _integral(cls, value: Any) -> Any:
+        # JSON Schema's "integer" includes 8.0; strict validation still refuses 8.5,
+        # true and "8".
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
     @field_validator("payload")
     @classmethod

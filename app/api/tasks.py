@@ -119,9 +119,18 @@ async def load_task(task_id: uuid.UUID) -> TaskRecord:
 def idempotency_key() -> str | None:
     """The Idempotency-Key header: visible ASCII only, optionally in double quotes (the
     Structured Fields form); anything else is a 400 naming the header."""
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
+    keys = request.headers.getlist(IDEMPOTENCY_HEADER)
+    if not keys:
         return None
+    if len(keys) > 1:  # as with a repeated JSON key, which one counts would be a guess
+        raise ProblemError(
+            400,
+            f"Send the {IDEMPOTENCY_HEADER} header once (it came {len(keys)} times).",
+            slug="invalid-idempotency-key",
+            title="Invalid Idempotency-Key",
+            errors=[{"field": IDEMPOTENCY_HEADER, "message": "must be sent once"}],
+        )
+    key = keys[0]
     key = key.strip(" \t")  # HTTP's optional whitespace, and nothing else
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]

@@ -44,7 +44,7 @@ async def post_raw(caller: Caller, path: str, body: str) -> httpx.Response:
     [
         ("priority", True),  # was stored as priority 1, the highest
         ("priority", "5"),
-        ("priority", 5.0),
+        ("priority", 2.5),
         ("maxAttempts", True),
         ("maxAttempts", "3"),
         ("timeoutSeconds", True),
@@ -77,7 +77,7 @@ async def test_numbers_enums_and_times_in_their_json_form_are_accepted(acme: Cal
     next_year = datetime.now(UTC).year + 1
     body = {
         **TASK,
-        "priority": 2,
+        "priority": 2.0,  # an integer in JSON Schema's sense
         "maxAttempts": 4,
         "timeoutSeconds": 60,
         "scheduledAt": f"{next_year}-01-01T09:30:00+02:00",
@@ -139,6 +139,14 @@ async def test_a_quoted_or_longest_idempotency_key_is_accepted(acme: Caller) -> 
         "/api/v1/tasks", json=TASK, headers={"Idempotency-Key": "k" * 255}
     )
     assert longest.status_code == 202, longest.text
+
+
+async def test_an_idempotency_key_sent_twice_is_refused(acme: Caller) -> None:
+    headers = [("Idempotency-Key", "first"), ("Idempotency-Key", "second")]
+    response = await acme.http.post("/api/v1/tasks", json=TASK, headers=headers)
+    problem = assert_problem(response, 400)
+    assert fields(problem) == {"Idempotency-Key": "must be sent once"}
+    assert await total(acme) == 0
 
 
 async def test_a_batch_items_idempotency_key_must_be_visible_ascii(acme: Caller) -> None:
