@@ -55,8 +55,7 @@ def model_response(model: BaseModel, status: int, headers: Headers | None = None
 def handler_directory() -> HandlerDirectory | None:
     """Where workers record their task types; None (no check at the door) until the
     composition root provides it."""
-    directory: HandlerDirectory | None = getattr(deps(), "handler_directory", None)
-    return directory
+    return deps().handler_directory
 
 
 async def refuse_unfit_payloads(tasks: Sequence[CreateTask], *, batch: bool) -> None:

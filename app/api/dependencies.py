@@ -10,6 +10,7 @@ from quart import current_app
 
 from app.application.artifact_store import ArtifactStore
 from app.application.auth import PrincipalCache, TenantRepository
+from app.application.handlers import HandlerDirectory
 from app.application.health import HealthCheck, SharedHealth
 from app.application.key_lookup import KeyLookup
 from app.application.ports import TaskQueries, TaskRepository
@@ -45,6 +46,9 @@ class ApiDependencies:
     artifacts: ArtifactStore | None = None
     # GET /health answers from a check at most this old (HEALTH_CACHE_SECONDS).
     health_cache_seconds: float = 1.0
+    # Where workers record the task types they handle: a task for a built-in capability
+    # whose type no worker handles has its payload checked at POST. None: no check.
+    handler_directory: HandlerDirectory | None = None
     # Built from the fields above: key lookups with remembered answers (live and unknown)
     # and a bound on queries at once; GET /health's shared, briefly cached check.
     key_lookup: KeyLookup = field(init=False)

@@ -22,6 +22,7 @@ from quart import Quart
 
 from app.adapters.artifacts.local import LocalArtifactStore
 from app.adapters.postgres.database_watch import DatabaseWatch
+from app.adapters.postgres.handler_directory import PgHandlerDirectory
 from app.adapters.postgres.health_check import OutboxLagCheck, PgHealthCheck
 from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.maintenance_store import PgMaintenanceStore
@@ -39,6 +40,7 @@ from app.api import create_app
 from app.api.dependencies import ApiDependencies
 from app.api.streams import EventHub, StreamCaps
 from app.application.auth import ensure_dev_key
+from app.application.capabilities.door import CachedHandlerDirectory
 from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
 from app.application.maintenance import Maintenance, MaintenanceConfig
@@ -202,6 +204,7 @@ def build_api(services: Services) -> Quart:
         queries=PgTaskQueries(services.pool),
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
+        handler_directory=CachedHandlerDirectory(PgHandlerDirectory(services.pool)),
         default_max_attempts=settings.default_max_attempts,
         rate_limiter=RateLimiter(settings.api_rate_limit_per_second, settings.api_rate_limit_burst)
         if settings.api_rate_limit_per_second > 0
@@ -330,6 +333,7 @@ def build_worker(
         store=PgLeaseStore(services.pool),
         signals=PgTaskSignals(services.url),
         config=config,
+        directory=PgHandlerDirectory(services.pool),
     )
     maintenance = Maintenance(
         PgMaintenanceStore(services.pool, services.url),

@@ -44,6 +44,12 @@ def fields(problem: dict[str, Any]) -> dict[str, str]:
     return {error["field"]: error["message"] for error in problem["errors"]}
 
 
+async def test_the_api_as_built_checks_payloads_against_the_directory(acme: Caller) -> None:
+    """No fixture in between: the composition root hands the API the directory."""
+    assert_problem(await acme.http.post("/api/v1/tasks", json=SEARCH), 422)
+    assert await total(acme) == 0
+
+
 async def test_a_wrong_payload_for_a_built_in_capability_is_a_422_naming_the_field(
     acme: Caller, directory: PgHandlerDirectory
 ) -> None:
