@@ -3,15 +3,16 @@
 A request Hypercorn cannot parse as HTTP/1.1 (a malformed request line or header,
 headers past `h11_max_incomplete_size`, an unsupported Transfer-Encoding) never
 reaches the app: Hypercorn answers 400, 431 or 501 itself, with an empty body, and
-offers no setting or hook to shape it. This module replaces the one method that
-writes that answer (`H11Protocol._send_error_response`) with one that writes an
-RFC 9457 problem, with a traceId that is also logged.
+offers no setting or hook to shape it; so does an invalid WebSocket handshake
+(400). This module replaces the two methods that write those answers
+(`H11Protocol._send_error_response`, `WSStream._send_error_response`) with ones
+that write an RFC 9457 problem, with a traceId that is also logged.
 
-It is a patch of a private method, so it is pinned: `install` patches only the
-Hypercorn version it was written against (and whose method it has checked), and
-otherwise logs a warning and leaves Hypercorn's empty answers alone. The tests
-fail on another version, so an upgrade is a decision, not a surprise.
-What no patch here can shape is in docs/errors.md.
+They are private methods, so the patch is pinned: `install` patches only the
+Hypercorn version it was written against (whose methods it checks), and otherwise
+logs a warning and leaves Hypercorn's empty answers alone. The tests fail on
+another version, so an upgrade is a decision, not a surprise. What no patch here
+can shape is in docs/errors.md.
 """
 
 from __future__ import annotations
@@ -21,72 +22,98 @@ import json
 import secrets
 from http import HTTPStatus
 from importlib.metadata import version
+from time import time
 
 import h11
 import structlog
+from hypercorn.protocol.events import Body, EndBody, Response
 from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.ws_stream import WSStream
 
 from app.api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 
 PINNED_HYPERCORN = "0.18.0"
+# The patched methods' signature in PINNED_HYPERCORN: a change there is a change of contract.
+_ORIGINAL_SIGNATURE = "(self, status_code: 'int') -> 'None'"
 
 log = structlog.get_logger("app.api.wire")
 
-_DETAIL = {
+_HTTP_DETAIL = {
     400: "The request is not valid HTTP/1.1: its request line, a header or its framing "
     "could not be parsed.",
     431: "The request line and headers together are longer than {limit} bytes.",
     501: "The request's Transfer-Encoding is not supported (only chunked is).",
 }
+_WEBSOCKET_DETAIL = {
+    400: "The WebSocket handshake is not valid (and the API serves no WebSockets).",
+}
 
 
-def problem_body(status: int, *, header_limit: int, trace_id: str) -> bytes:
-    """The problem document for a wire-level error of `status`."""
+def problem_body(status: int, detail: str, trace_id: str) -> bytes:
+    """The problem document for a wire-level error."""
     phrase = HTTPStatus(status).phrase
-    detail = _DETAIL.get(status, "The request could not be read as HTTP/1.1.")
     body = {
         "type": PROBLEM_BASE + phrase.lower().replace(" ", "-"),
         "title": phrase,
         "status": status,
-        "detail": detail.format(limit=header_limit),
+        "detail": detail,
         "traceId": trace_id,
     }
     return json.dumps(body).encode()
 
 
-async def _send_problem_response(self: H11Protocol, status_code: int) -> None:
-    # Same events as Hypercorn's own method, with a body: the connection still closes.
+def _problem(status: int, detail: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """A logged problem's body and headers; the connection closes after it, as before."""
     trace_id = secrets.token_hex(16)
-    body = problem_body(
-        status_code, header_limit=self.config.h11_max_incomplete_size, trace_id=trace_id
-    )
-    log.info("api.wire_error", status=status_code, trace_id=trace_id)
+    body = problem_body(status, detail, trace_id)
+    log.info("api.wire_error", status=status, trace_id=trace_id)
     headers = [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
         (b"x-trace-id", trace_id.encode()),
-        *self.config.response_headers("h11"),
     ]
+    return body, headers
+
+
+async def _h11_problem_response(self: H11Protocol, status_code: int) -> None:
+    # Hypercorn's events, with a body: h11 cannot parse the request (400, 431, 501).
+    limit = self.config.h11_max_incomplete_size
+    detail = _HTTP_DETAIL.get(status_code, HTTPStatus(status_code).description)
+    body, headers = _problem(status_code, detail.format(limit=limit))
+    headers += self.config.response_headers("h11")
     await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
     await self._send_h11_event(h11.Data(data=body))
     await self._send_h11_event(h11.EndOfMessage())
 
 
-# The original's signature in PINNED_HYPERCORN: a change there is a change of contract.
-_ORIGINAL_SIGNATURE = "(self, status_code: 'int') -> 'None'"
+async def _websocket_problem_response(self: WSStream, status_code: int) -> None:
+    # Hypercorn's events, with a body: a handshake it refuses before the app runs.
+    detail = _WEBSOCKET_DETAIL.get(status_code, HTTPStatus(status_code).description)
+    body, headers = _problem(status_code, detail)
+    await self.send(Response(stream_id=self.stream_id, status_code=status_code, headers=headers))
+    await self.send(Body(stream_id=self.stream_id, data=body))
+    await self.send(EndBody(stream_id=self.stream_id))
+    await self.config.log.access(
+        self.scope, {"status": status_code, "headers": []}, time() - self.start_time
+    )
+
+
+_PATCHES = ((H11Protocol, _h11_problem_response), (WSStream, _websocket_problem_response))
 
 
 def installed() -> bool:
-    """Whether Hypercorn's wire errors are problems in this process."""
-    return H11Protocol._send_error_response is _send_problem_response
+    """Whether Hypercorn's own error answers are problems in this process."""
+    return all(owner._send_error_response is patch for owner, patch in _PATCHES)
 
 
 def compatible() -> bool:
     """Whether the installed Hypercorn is the one this patch was written against."""
-    original = getattr(H11Protocol, "_send_error_response", None)
-    signature = str(inspect.signature(original)) if callable(original) else None
-    return version("hypercorn") == PINNED_HYPERCORN and signature == _ORIGINAL_SIGNATURE
+    for owner, _ in _PATCHES:
+        original = getattr(owner, "_send_error_response", None)
+        if not callable(original) or str(inspect.signature(original)) != _ORIGINAL_SIGNATURE:
+            return False
+    return version("hypercorn") == PINNED_HYPERCORN
 
 
 def install() -> bool:
@@ -102,5 +129,6 @@ def install() -> bool:
             "its own errors keep their empty bodies",
         )
         return False
-    H11Protocol._send_error_response = _send_problem_response  # type: ignore[method-assign]
+    for owner, patch in _PATCHES:
+        owner._send_error_response = patch  # type: ignore[method-assign]
     return True

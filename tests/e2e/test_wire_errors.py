@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -51,12 +52,20 @@ async def port() -> AsyncIterator[int]:
 
 
 async def exchange(port: int, data: bytes) -> bytes:
-    """Send `data`, then read until the server closes the connection."""
+    """Send `data`, then read one answer: to the end of its Content-Length, or else
+    until the server closes the connection."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(data)
     await writer.drain()
     try:
-        return await asyncio.wait_for(reader.read(), READ_SECONDS)
+        async with asyncio.timeout(READ_SECONDS):
+            start = await reader.readexactly(5)
+            if start != b"HTTP/":  # HTTP/2 frames: read them all
+                return start + await reader.read()
+            head = start + await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length: *([0-9]+)", head)
+            assert length is not None, head
+            return head + await reader.readexactly(int(length[1]))
     finally:
         writer.close()
 
@@ -69,8 +78,8 @@ def parse(answer: bytes) -> tuple[int, dict[str, str], Any]:
 
 
 def test_the_patch_is_written_for_the_installed_hypercorn() -> None:
-    # Upgrading Hypercorn fails here first: re-read H11Protocol._send_error_response,
-    # adapt wire_errors, then move PINNED_HYPERCORN.
+    # Upgrading Hypercorn fails here first: re-read the _send_error_response methods
+    # wire_errors replaces, adapt them, then move PINNED_HYPERCORN.
     assert version("hypercorn") == wire_errors.PINNED_HYPERCORN
     assert wire_errors.compatible()
 
@@ -125,6 +134,17 @@ async def test_a_well_formed_request_still_reaches_the_app(port: int) -> None:
     answer = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     status, headers, body = parse(answer)
     assert (status, headers["content-type"], body) == (200, "application/json", {"hello": "world"})
+
+
+async def test_an_invalid_websocket_handshake_is_a_bad_request_problem(port: int) -> None:
+    # Upgrade: websocket without Sec-WebSocket-Key: Hypercorn refuses it itself.
+    handshake = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    status, headers, problem = parse(await exchange(port, handshake))
+    assert (status, headers["content-type"]) == (400, "application/problem+json")
+    assert problem["detail"] == (
+        "The WebSocket handshake is not valid (and the API serves no WebSockets)."
+    )
+    assert problem["traceId"] == headers["x-trace-id"]
 
 
 def frame_types(data: bytes) -> list[int]:
