@@ -138,7 +138,13 @@ def api(host: str | None, port: int | None) -> None:
     _port_free_or_exit(host, port)
     app = build_api(services)
     freeze_startup_objects()
-    _run(run_until_signalled(lambda stop: serve_api(app, host=host, port=port, stop=stop, backlog=settings.api_backlog)))
+    _run(
+        run_until_signalled(
+            lambda stop: serve_api(
+                app, host=host, port=port, stop=stop, backlog=settings.api_backlog
+            )
+        )
+    )
 
 
 @main.command()
@@ -226,9 +232,7 @@ def dev(host: str | None, port: int | None) -> None:
 
     async def serve_all(stop: asyncio.Event) -> None:
         await asyncio.gather(
-            serve_api(
-                app, host=bind_host, port=bind_port, stop=stop, backlog=settings.api_backlog
-            ),
+            serve_api(app, host=bind_host, port=bind_port, stop=stop, backlog=settings.api_backlog),
             run_worker_child(stop),
             relay_process.run(stop),
         )

@@ -7,8 +7,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
-from quart import Quart, Response, g, request
+from quart import Quart, Response, g, request, websocket
+from quart.typing import ResponseTypes
 from quart_schema import QuartSchema
+from werkzeug.datastructures import Headers
 
 from app.api import docs, health, queue_stats, tasks, usage
 from app.api.auth import release_in_flight
@@ -84,12 +86,19 @@ def create_app(
 
     @app.before_request
     async def _bind_trace() -> None:
-        trace_id = trace_id_from_headers(
-            request.headers.get("traceparent"), request.headers.get("X-Request-Id")
-        )
-        set_trace_id(trace_id)
-        structlog.contextvars.bind_contextvars(trace_id=trace_id)
+        _bind_trace_id(request.headers)
         g.request_started = time.perf_counter()
+
+    @app.before_websocket
+    async def _bind_websocket_trace() -> None:
+        _bind_trace_id(websocket.headers)
+
+    @app.after_websocket
+    async def _tag_websocket(response: ResponseTypes | None) -> ResponseTypes | None:
+        trace_id = current_trace_id()
+        if response is not None and trace_id:
+            response.headers[TRACE_HEADER] = trace_id
+        return response
 
     @app.teardown_request
     async def _release(_error: BaseException | None) -> None:
@@ -115,3 +124,9 @@ def create_app(
         return response
 
     return app
+
+
+def _bind_trace_id(headers: Headers) -> None:
+    trace_id = trace_id_from_headers(headers.get("traceparent"), headers.get("X-Request-Id"))
+    set_trace_id(trace_id)
+    structlog.contextvars.bind_contextvars(trace_id=trace_id)

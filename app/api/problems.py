@@ -9,11 +9,11 @@ from typing import Any
 import psycopg
 import structlog
 from psycopg_pool import PoolTimeout
-from quart import Quart, Response, json, request
+from quart import Quart, Response, has_websocket_context, json, request, websocket
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
-from app.api.tracing import current_trace_id
+from app.api.tracing import current_trace_id, new_trace_id
 from app.domain.errors import DomainError
 
 # Domain errors by class name: (status, problem slug). Others are 409 conflicts.
@@ -58,8 +58,8 @@ def problem_response(
         "title": title or phrase,
         "status": status,
         "detail": detail or phrase,
-        "instance": request.path if request else None,
-        "traceId": current_trace_id(),
+        "instance": _path(),
+        "traceId": current_trace_id() or new_trace_id(),
     }
     if errors:
         body["errors"] = errors
@@ -67,6 +67,12 @@ def problem_response(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _path() -> str | None:
+    if request:
+        return request.path
+    return websocket.path if has_websocket_context() else None
 
 
 class ProblemError(Exception):

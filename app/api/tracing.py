@@ -24,7 +24,14 @@ def trace_id_from_headers(traceparent: str | None, request_id: str | None) -> st
             return match.group(1)
     if request_id and _REQUEST_ID.match(request_id.strip()):
         return request_id.strip()
-    return secrets.token_hex(16)
+    return new_trace_id()
+
+
+def new_trace_id() -> str:
+    """A fresh W3C-style trace id, bound as the current one."""
+    trace_id = secrets.token_hex(16)
+    _trace_id.set(trace_id)
+    return trace_id
 
 
 def set_trace_id(trace_id: str) -> None:

@@ -100,6 +100,8 @@ async def _websocket_problem_response(self: WSStream, status_code: int) -> None:
 
 
 _PATCHES = ((H11Protocol, _h11_problem_response), (WSStream, _websocket_problem_response))
+# Hypercorn's own methods, as imported (before any install replaced them).
+_ORIGINALS = tuple(getattr(owner, "_send_error_response", None) for owner, _ in _PATCHES)
 
 
 def installed() -> bool:
@@ -109,8 +111,7 @@ def installed() -> bool:
 
 def compatible() -> bool:
     """Whether the installed Hypercorn is the one this patch was written against."""
-    for owner, _ in _PATCHES:
-        original = getattr(owner, "_send_error_response", None)
+    for original in _ORIGINALS:
         if not callable(original) or str(inspect.signature(original)) != _ORIGINAL_SIGNATURE:
             return False
     return version("hypercorn") == PINNED_HYPERCORN
