@@ -17,8 +17,10 @@ from quart_schema import QuartSchema
 from quart_schema.openapi import OpenAPIProvider
 from werkzeug.routing import BaseConverter, Rule, UUIDConverter
 
+from app.api.input_types import KEY_PATTERN, KEY_RULE, MAX_KEY_LENGTH
 from app.api.openapi_payloads import document_payloads
 from app.api.schemas import Problem
+from app.api.streams import MAX_EVENT_ID, MAX_EVENT_ID_DIGITS
 
 HIDDEN_PREFIXES = ("/docs", "/openapi.json", "/static")
 COMMON_ERRORS = {
@@ -38,11 +40,6 @@ STATE_ERRORS = {"409": "The task's state does not allow this."}
 PROBLEM = {
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 }
-# The largest id Postgres' bigint holds: event ids, and so Last-Event-ID.
-MAX_EVENT_ID = 2**63 - 1
-# Idempotency-Key: visible ASCII (0x21-0x7E), as app.api.schemas checks it.
-MAX_KEY_LENGTH = 255
-VISIBLE_ASCII = f"^[\\x21-\\x7e]{{1,{MAX_KEY_LENGTH}}}$"
 
 
 def header(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -63,15 +60,19 @@ TENANT_PARAMETER = header(
 )
 IDEMPOTENCY_PARAMETER = header(
     "Idempotency-Key",
-    "Same key and body returns the same task; another body is a 422. "
-    f"1 to {MAX_KEY_LENGTH} visible ASCII characters (0x21-0x7E: no spaces or controls).",
-    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": VISIBLE_ASCII},
+    f"Same key and body returns the same task; another body is a 422. {KEY_RULE}.",
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN},
 )
 EVENT_ID = {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID}
 RESUME_PARAMETER = header(
     "Last-Event-ID",
     "Streams: resume after this event id (digits; sent empty, it is as if not sent).",
-    {"anyOf": [{"type": "string", "pattern": "^[0-9]{1,18}$"}, {"type": "string", "maxLength": 0}]},
+    {
+        "anyOf": [
+            {"type": "string", "pattern": f"^[0-9]{{1,{MAX_EVENT_ID_DIGITS}}}$"},
+            {"type": "string", "maxLength": 0},
+        ]
+    },
 )
 RESUME_QUERY = {
     "name": "lastEventId",

@@ -184,18 +184,21 @@ def install_hub(hub: EventHub | None) -> None:
     _hub = hub
 
 
+MAX_EVENT_ID = 2**63 - 1  # Postgres bigint
+MAX_EVENT_ID_DIGITS = 18
+
+
 def last_event_id() -> int | None:
     """The id to resume after (Last-Event-ID header or lastEventId query), if given."""
     raw = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
     if raw is None:
         return None
-    try:
-        value = int(raw)
-    except ValueError as error:
-        raise ProblemError(400, "Last-Event-ID must be an event id (an integer).") from error
-    if value < 0:
-        raise ProblemError(400, "Last-Event-ID must not be negative.")
-    return value
+    # Digits only: int() would also take "+5", " 5" and "5_0". 18 digits fit a bigint.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_EVENT_ID_DIGITS):
+        raise ProblemError(
+            400, f"Last-Event-ID must be an event id: 1 to {MAX_EVENT_ID_DIGITS} digits 0-9."
+        )
+    return int(raw)
 
 
 def utc_text(when: datetime) -> str:

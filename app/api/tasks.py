@@ -18,10 +18,10 @@ from werkzeug.datastructures import Headers
 from app.api.auth import principal, require_api_key, tenant_scope
 from app.api.bodies import model_response, refuse_unfit_payloads, request_model
 from app.api.dependencies import deps
+from app.api.input_types import KEY_RULE, check_key
 from app.api.problems import ProblemError
 from app.api.representation import rendered, rendered_fields
 from app.api.schemas import (
-    KEY_RULE,
     ArtifactBody,
     ArtifactList,
     AttemptBody,
@@ -36,7 +36,6 @@ from app.api.schemas import (
     TaskBody,
     TaskList,
     TaskListQuery,
-    check_key,
 )
 from app.api.streams import event_stream
 from app.api.tracing import current_trace_id

@@ -14,7 +14,7 @@ from quart_schema import validate_querystring, validate_response
 
 from app.api.auth import require_api_key, tenant_scope
 from app.api.dependencies import deps
-from app.api.schemas import EARLIEST, Output, Schema
+from app.api.input_types import EARLIEST, Output, Schema
 
 blueprint = Blueprint("usage", __name__, url_prefix="/api/v1")
 blueprint.before_request(require_api_key)

@@ -217,3 +217,13 @@ async def test_the_same_key_in_different_objects_is_fine(acme: Caller) -> None:
 async def test_malformed_json_still_says_where(acme: Caller) -> None:
     problem = assert_problem(await post_raw(acme, "/api/v1/tasks", '{"type": "a",\n "x": }'), 400)
     assert "line 2, column 7" in problem["detail"]
+
+
+# -- stream resume points --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resume", ["+5", " 5", "5_0", "5.0", "1" * 19, "-1"])
+async def test_a_resume_point_is_digits_only(acme: Caller, resume: str) -> None:
+    response = await acme.http.get("/api/v1/events", params={"lastEventId": resume})
+    problem = assert_problem(response, 400)
+    assert "digits 0-9" in problem["detail"]
