@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     api_failed_auth_per_second: float = Field(default=2.0, gt=0, le=1_000_000)
     api_failed_auth_burst: float = Field(default=20.0, ge=1, le=1_000_000)
     # GET /health answers from a check at most this old, shared by concurrent callers.
+    # Requests a second per client address to what needs no key (/health, /openapi.json,
+    # /docs); 0 turns it off. Keyed calls never count against it.
+    api_anonymous_per_second: float = Field(default=10.0, ge=0, le=1_000_000)
+    api_anonymous_burst: float = Field(default=30.0, ge=1, le=1_000_000)
     health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     # Open SSE streams (GET /api/v1/events, /tasks/{id}/events) per API key, per tenant
     # and per API process; past any of them, 429.

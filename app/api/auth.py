@@ -20,6 +20,7 @@ from app.application.auth import Principal
 from app.domain.rate_limit import RateLimiter
 
 TENANT_HEADER = "X-Tenant-Id"
+API_PREFIX = "/api/"
 
 
 async def require_api_key() -> None:
@@ -62,6 +63,20 @@ async def require_api_key() -> None:
     named = request.headers.get(TENANT_HEADER)
     if named:
         g.tenant_id = await _named_tenant(principal, named)
+
+
+async def limit_anonymous() -> None:
+    """before_request for what needs no key (/health, /openapi.json, /docs): at most
+    API_ANONYMOUS_PER_SECOND requests a second per client address, so nobody can spend
+    the process's CPU there without a key. Keyed API calls never count against it."""
+    dependencies = deps()
+    limiter = dependencies.anonymous_limiter
+    if limiter is None or request.path.startswith(API_PREFIX):
+        return
+    address = f"addr:{request.remote_addr or 'unknown'}"
+    if (wait := limiter.check(address, time.monotonic())) > 0:
+        await _hold(dependencies, address)
+        raise too_many(wait, "Too many requests from this address to endpoints without a key.")
 
 
 def release_in_flight() -> None:

@@ -13,7 +13,7 @@ from quart_schema import QuartSchema
 from werkzeug.datastructures import Headers
 
 from app.api import docs, health, queue_stats, tasks, usage
-from app.api.auth import release_in_flight
+from app.api.auth import limit_anonymous, release_in_flight
 from app.api.dependencies import ApiDependencies
 from app.api.json_provider import install_strict_json
 from app.api.openapi import ProblemAwareOpenAPI
@@ -88,6 +88,8 @@ def create_app(
     async def _bind_trace() -> None:
         _bind_trace_id(request.headers)
         g.request_started = time.perf_counter()
+
+    app.before_request(limit_anonymous)
 
     @app.before_websocket
     async def _bind_websocket_trace() -> None:

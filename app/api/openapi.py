@@ -206,7 +206,10 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
         if path.endswith(("/cancel", "/requeue")):
             errors.update(STATE_ERRORS)
         if not path.startswith("/api/"):
-            errors = {"500": COMMON_ERRORS["500"]}
+            errors = {
+                "429": "Too many requests from this address (API_ANONYMOUS_PER_SECOND).",
+                "500": COMMON_ERRORS["500"],
+            }
         _document_headers(path, operation)
         _plain_query_parameters(operation)
         if "requestBody" in operation:

@@ -217,6 +217,11 @@ def build_api(services: Services) -> Quart:
         failed_auth_limiter=RateLimiter(
             settings.api_failed_auth_per_second, settings.api_failed_auth_burst
         ),
+        anonymous_limiter=RateLimiter(
+            settings.api_anonymous_per_second, settings.api_anonymous_burst
+        )
+        if settings.api_anonymous_per_second > 0
+        else None,
         artifacts=LocalArtifactStore(settings.artifact_dir),
         health_cache_seconds=settings.health_cache_seconds,
     )

@@ -44,12 +44,15 @@ def artifact_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def api_overrides(artifact_dir: Path) -> dict[str, Any]:
-    # The run sends a few hundred requests a second with one key: the door's per-key
-    # rate would answer most of them with a 429 (documented, but it tests nothing else).
+    # The run sends a few hundred requests a second with one key from one address: the
+    # door's per-key and per-address rates would answer most of them with a 429
+    # (documented, but it tests nothing else).
     return {
         "artifact_dir": artifact_dir,
         "api_rate_limit_per_second": 100_000.0,
         "api_rate_limit_burst": 100_000.0,
+        "api_anonymous_per_second": 100_000.0,
+        "api_anonymous_burst": 100_000.0,
     }
 
 
