@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -26,6 +27,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,8 +35,22 @@ from app.config import Settings
 from tests.bench.api_server import _command, free_port
 from tests.bench.harness import percentile
 
-# What a flood hits: the anonymous endpoints, bad keys, a tenant's cheap reads, SSE opens.
-MODES = ("openapi", "health", "bad_keys", "cheap_gets", "sse_opens")
+# What a flood hits: the anonymous endpoints, bad keys, a tenant's cheap reads, SSE opens,
+# then the tenant's expensive calls (the posts last: they grow the tenant's tasks).
+MODES = (
+    "openapi",
+    "health",
+    "bad_keys",
+    "cheap_gets",
+    "sse_opens",
+    "big_lists",
+    "usage",
+    "stats",
+    "task_posts",
+    "batch_posts",
+)
+BATCH_SIZE = 500  # the most one POST /api/v1/tasks/batch takes (app/api/schemas.py)
+USAGE_SPAN_DAYS = 366  # the widest span GET /api/v1/usage takes (app/api/usage.py)
 
 
 @contextlib.contextmanager
@@ -88,7 +104,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], output: Path) -> N
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection that sends GETs and reads whole answers."""
+    """One keep-alive HTTP/1.1 connection that sends requests and reads whole answers."""
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -99,22 +115,44 @@ class Connection:
     async def get(self, path: str, headers: dict[str, str], *, head_only: bool = False) -> int:
         """The status of GET `path`; `head_only` reads the head and drops the connection
         (an SSE client that leaves at once)."""
+        status, _ = await self.request("GET", path, headers, head_only=head_only)
+        return status
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        *,
+        head_only: bool = False,
+        keep_stream: bool = False,
+    ) -> tuple[int, bytes]:
+        """The status and body of one request. `head_only` reads the head and drops the
+        connection; `keep_stream` leaves a body without a length (a stream) unread and
+        the connection open, so the stream stays open until `close`."""
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        self._writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{lines}\r\n".encode())
+        if body:
+            lines += f"Content-Length: {len(body)}\r\n"
+        head_out = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{lines}\r\n"
+        self._writer.write(head_out.encode() + body)
         head = await self._reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
         fields = {
             name.strip().lower(): value.strip()
             for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
         }
-        if head_only or b"content-length" not in fields:
+        if head_only:
             self.close()
-        else:
-            await self._reader.readexactly(int(fields[b"content-length"]))
-        return status
+            return status, b""
+        if b"content-length" not in fields:
+            if not keep_stream:
+                self.close()
+            return status, b""
+        return status, await self._reader.readexactly(int(fields[b"content-length"]))
 
     def close(self) -> None:
         if self._writer is not None:
@@ -122,19 +160,67 @@ class Connection:
         self._reader = self._writer = None
 
 
-def flood_request(mode: str, key: str, path: str) -> tuple[str, dict[str, str], bool]:
-    """The path, headers and head-only flag of one flood request."""
+@dataclass(frozen=True, slots=True)
+class FloodRequest:
+    """One request of a flood."""
+
+    target: str
+    headers: dict[str, str]
+    method: str = "GET"
+    body: bytes = b""
+    head_only: bool = False
+
+
+def json_body(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+@functools.cache
+def small_task(number: int) -> dict[str, object]:
+    """A task with a small payload, of a type no handler claims (it only waits)."""
+    return {"type": "door.flood", "payload": {"n": number, "note": "door flood"}}
+
+
+@functools.cache
+def batch_body(size: int = BATCH_SIZE) -> bytes:
+    """One POST /api/v1/tasks/batch body of `size` small tasks (built once: a cheap flood)."""
+    return json_body({"tasks": [small_task(n) for n in range(size)]})
+
+
+@functools.cache
+def usage_target() -> str:
+    """GET /api/v1/usage over the widest span it takes, ending today (UTC)."""
+    last = datetime.now(UTC).date()
+    first = last - timedelta(days=USAGE_SPAN_DAYS - 1)
+    return f"/api/v1/usage?from={first.isoformat()}&to={last.isoformat()}"
+
+
+def flood_request(mode: str, key: str, path: str) -> FloodRequest:
+    """One request of the `mode` flood (tenant A's `key`, A's task at `path`)."""
+    keyed = {"Authorization": f"Bearer {key}"}
+    posted = {**keyed, "Content-Type": "application/json"}
     if mode == "openapi":
-        return "/openapi.json", {}, False
+        return FloodRequest("/openapi.json", {})
     if mode == "health":
-        return "/health", {}, False
+        return FloodRequest("/health", {})
     if mode == "bad_keys":
-        return "/api/v1/tasks", {"Authorization": f"Bearer atk_{secrets.token_urlsafe(32)}"}, False
+        bad = {"Authorization": f"Bearer atk_{secrets.token_urlsafe(32)}"}
+        return FloodRequest("/api/v1/tasks", bad)
     if mode == "cheap_gets":
-        return path, {"Authorization": f"Bearer {key}"}, False
+        return FloodRequest(path, keyed)
     if mode == "sse_opens":
-        headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream"}
-        return "/api/v1/events", headers, True
+        streamed = {**keyed, "Accept": "text/event-stream"}
+        return FloodRequest("/api/v1/events", streamed, head_only=True)
+    if mode == "big_lists":
+        return FloodRequest("/api/v1/tasks?pageSize=200", keyed)
+    if mode == "usage":
+        return FloodRequest(usage_target(), keyed)
+    if mode == "stats":
+        return FloodRequest("/api/v1/queue/stats", keyed)
+    if mode == "task_posts":
+        return FloodRequest("/api/v1/tasks", posted, "POST", json_body(small_task(0)))
+    if mode == "batch_posts":
+        return FloodRequest("/api/v1/tasks/batch", posted, "POST", batch_body())
     raise ValueError(f"unknown flood mode {mode!r}; one of {', '.join(MODES)}")
 
 
@@ -148,9 +234,12 @@ async def flood(
     async def one_connection() -> None:
         connection = Connection(url)
         while time.monotonic() < deadline:
-            target, headers, head_only = flood_request(mode, key, path)
+            sent = flood_request(mode, key, path)
             try:
-                statuses[str(await connection.get(target, headers, head_only=head_only))] += 1
+                status, _ = await connection.request(
+                    sent.method, sent.target, sent.headers, sent.body, head_only=sent.head_only
+                )
+                statuses[str(status)] += 1
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 statuses["error"] += 1
                 connection.close()
