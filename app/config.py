@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     api_failed_auth_per_second: float = Field(default=2.0, gt=0, le=1_000_000)
     api_failed_auth_burst: float = Field(default=20.0, ge=1, le=1_000_000)
     # GET /health answers from a check at most this old, shared by concurrent callers.
+    # Tasks a second per API key that POST may queue (a batch counts each of its tasks),
+    # bursts up to API_TASKS_BURST; 0 turns it off.
+    api_tasks_per_second: float = Field(default=2000.0, ge=0, le=10_000_000)
+    api_tasks_burst: float = Field(default=2000.0, ge=1, le=10_000_000)
     # Requests a second per client address to what needs no key (/health, /openapi.json,
     # /docs); 0 turns it off. Keyed calls never count against it.
     api_anonymous_per_second: float = Field(default=10.0, ge=0, le=1_000_000)

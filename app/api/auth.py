@@ -79,6 +79,21 @@ async def limit_anonymous() -> None:
         raise too_many(wait, "Too many requests from this address to endpoints without a key.")
 
 
+async def charge_tasks(count: int) -> None:
+    """Spend `count` of the caller's key's task budget (API_TASKS_PER_SECOND): a batch
+    of 500 costs what 500 single POSTs do, not one request. 429 (held) past it."""
+    dependencies = deps()
+    limiter = dependencies.task_limiter
+    if limiter is None:
+        return
+    key_id = str(principal().key_id)
+    if (wait := limiter.check(key_id, time.monotonic(), cost=count)) > 0:
+        await _hold(dependencies, key_id)
+        raise too_many(
+            wait, f"Too many tasks queued with this API key ({limiter.rate:g} a second); slow down."
+        )
+
+
 def release_in_flight() -> None:
     """teardown_request: the request's place among its key's requests in progress."""
     key_id: str | None = g.pop("in_flight_key", None)

@@ -40,6 +40,8 @@ class ApiDependencies:
     # Unknown keys per client address: past the budget they get 429, not 401. Only keys
     # that fail to authenticate are counted or refused.
     failed_auth_limiter: RateLimiter | None = None
+    # Tasks queued per API key (a batch charges one per task).
+    task_limiter: RateLimiter | None = None
     # Requests per client address to what needs no key (/health, the document, /docs).
     anonymous_limiter: RateLimiter | None = None
     # Recent successful key lookups (KEY_CACHE_SECONDS): no database query per request.

@@ -15,7 +15,7 @@ from quart_schema import (
 )
 from werkzeug.datastructures import Headers
 
-from app.api.auth import principal, require_api_key, tenant_scope
+from app.api.auth import charge_tasks, principal, require_api_key, tenant_scope
 from app.api.bodies import model_response, refuse_unfit_payloads, request_model
 from app.api.dependencies import deps
 from app.api.input_types import KEY_RULE, check_key
@@ -159,6 +159,7 @@ async def create_task() -> Response:
     """
     data = await request_model(CreateTask)
     await refuse_unfit_payloads([data], batch=False)
+    await charge_tasks(1)
     dependencies = deps()
     enqueued = await enqueue_task(
         command(
@@ -183,6 +184,7 @@ async def create_batch() -> Response:
     """Queue up to 500 tasks in one transaction: all or nothing."""
     data = await request_model(CreateBatch)
     await refuse_unfit_payloads(data.tasks, batch=True)
+    await charge_tasks(len(data.tasks))
     dependencies, tenant_id = deps(), tenant_scope()
     commands = [
         command(

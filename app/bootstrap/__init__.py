@@ -217,6 +217,9 @@ def build_api(services: Services) -> Quart:
         failed_auth_limiter=RateLimiter(
             settings.api_failed_auth_per_second, settings.api_failed_auth_burst
         ),
+        task_limiter=RateLimiter(settings.api_tasks_per_second, settings.api_tasks_burst)
+        if settings.api_tasks_per_second > 0
+        else None,
         anonymous_limiter=RateLimiter(
             settings.api_anonymous_per_second, settings.api_anonymous_burst
         )

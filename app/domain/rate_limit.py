@@ -21,13 +21,14 @@ class TokenBucket:
             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
 
-    def take(self, now: float) -> float:
-        """Spend one token at time `now`; 0 if allowed, else the seconds until one is free."""
+    def take(self, now: float, cost: float = 1.0) -> float:
+        """Spend `cost` tokens at time `now`; 0 if allowed, else the seconds until that
+        many are free (a cost above the burst is never allowed: see RateLimiter.check)."""
         self.refill(now)
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= cost:
+            self.tokens -= cost
             return 0.0
-        return (1 - self.tokens) / self.rate
+        return (cost - self.tokens) / self.rate
 
 
 class RateLimiter:
@@ -49,8 +50,10 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def check(self, key: str, now: float) -> float:
-        """0 if `key` may proceed now, else the seconds to wait."""
+    def check(self, key: str, now: float, cost: float = 1.0) -> float:
+        """0 if `key` may spend `cost` now, else the seconds to wait. A cost above the
+        burst is charged as the whole burst, so the largest request still passes."""
+        cost = min(cost, self.burst)
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self._max_keys:
@@ -58,7 +61,7 @@ class RateLimiter:
             bucket = self._buckets[key] = TokenBucket(self.rate, self.burst)
         else:
             self._buckets.move_to_end(key)
-        return bucket.take(now)
+        return bucket.take(now, cost)
 
     def waiting(self, key: str, now: float) -> float:
         """Seconds until `key` may proceed, without spending anything (0 if it may now)."""

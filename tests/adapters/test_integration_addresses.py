@@ -9,7 +9,6 @@ client tried to connect to.
 from __future__ import annotations
 
 import ipaddress
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from app.adapters.http.address_pinning import Resolver, system_resolver
 from app.adapters.http.integration_client import HttpxIntegrationClient
 from app.domain.errors import NonRetryableError, RetryableError
+from tests.http_servers import serving
 
 PUBLIC = "93.184.216.34"
 
@@ -55,13 +55,8 @@ class Answer(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def inside() -> Iterator[InsideServer]:
-    httpd = InsideServer()
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serving(InsideServer()) as httpd:
+        yield httpd
 
 
 class Dns:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ import pytest
 
 from app.adapters.http.integration_client import HttpxIntegrationClient
 from app.domain.errors import NonRetryableError, RetryableError
+from tests.http_servers import serving
 
 MAX_BYTES = 1000
 
@@ -114,13 +114,8 @@ class Routes(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
-    httpd = LoopbackServer()
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serving(LoopbackServer()) as httpd:
+        yield httpd
 
 
 def allowed(server: LoopbackServer) -> frozenset[str]:

@@ -119,6 +119,7 @@ class ApiServer:
                 # 0 turns the per-key limit off; it would answer 429 past 200/s otherwise.
                 "API_RATE_LIMIT_PER_SECOND": "0",
                 "API_MAX_IN_FLIGHT_PER_KEY": "0",
+                "API_TASKS_PER_SECOND": "0",
             }
         )
         output = (workdir / "output.txt").open("wb")

@@ -50,3 +50,16 @@ def test_the_caller_idle_longest_is_forgotten_first() -> None:
     assert limiter.waiting("old", 0.5) > 0
     assert limiter.waiting("recent", 0.5) == 0  # not tracked: a full bucket
     assert len(limiter) == 2
+
+
+def test_a_request_can_cost_more_than_one_token() -> None:
+    limiter = RateLimiter(rate=100, burst=500)
+    assert limiter.check("a", now=0.0, cost=400) == 0
+    assert limiter.check("a", now=0.0, cost=200) == pytest.approx(1.0)  # 100 short
+    assert limiter.check("a", now=1.0, cost=200) == 0
+
+
+def test_a_cost_above_the_burst_spends_the_whole_burst() -> None:
+    limiter = RateLimiter(rate=100, burst=500)
+    assert limiter.check("a", now=0.0, cost=2000) == 0
+    assert limiter.check("a", now=0.0) > 0
