@@ -102,6 +102,16 @@ class Settings(BaseSettings):
     sse_max_streams_per_key: int = Field(default=20, ge=1, le=100_000)
     sse_max_streams_per_tenant: int = Field(default=50, ge=1, le=100_000)
     sse_max_streams: int = Field(default=500, ge=1, le=100_000)
+    # Requests waiting for a task (POST /api/v1/tasks with `Prefer: wait=N` or an
+    # executionType of Sync; GET /api/v1/tasks/{id} with a wait): a Sync task posted
+    # without a wait waits API_SYNC_WAIT_SECONDS; no wait lasts over API_MAX_WAIT_SECONDS.
+    # At most API_MAX_WAITING_PER_KEY per API key and API_MAX_WAITING per process wait at
+    # once (they do not count among the key's requests in progress); past either cap a
+    # POST answers 202 at once, a GET is a 429.
+    api_sync_wait_seconds: int = Field(default=10, ge=0, le=600)
+    api_max_wait_seconds: int = Field(default=60, ge=0, le=600)
+    api_max_waiting_per_key: int = Field(default=100, ge=1, le=100_000)
+    api_max_waiting: int = Field(default=1000, ge=1, le=100_000)
 
     worker_id: str | None = Field(default=None, max_length=100)
     worker_concurrency: int = Field(default=10, ge=1, le=1000)

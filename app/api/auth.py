@@ -95,11 +95,22 @@ async def charge_tasks(count: int) -> None:
 
 
 def release_in_flight() -> None:
-    """teardown_request: the request's place among its key's requests in progress."""
+    """teardown_request: the request's place among its key's requests in progress.
+
+    A request that begins to wait for its task gives its place back then (it is counted
+    among its key's waiting requests instead: app.api.waiting); once given back, the
+    teardown has nothing left to release."""
     key_id: str | None = g.pop("in_flight_key", None)
     in_flight = deps().in_flight
     if key_id is not None and in_flight is not None:
         in_flight.release(key_id)
+
+
+async def held_refusal(wait: float, detail: str) -> ProblemError:
+    """A 429 for the caller's key (its own pace), held as every such refusal is."""
+    dependencies = deps()
+    await _hold(dependencies, str(principal().key_id))
+    return too_many(wait, detail)
 
 
 async def _hold(dependencies: ApiDependencies, holder: str) -> None:

@@ -15,6 +15,7 @@ from app.application.health import HealthCheck, SharedHealth
 from app.application.key_lookup import KeyLookup
 from app.application.ports import TaskQueries, TaskRepository
 from app.application.tasks import TaskResults
+from app.application.waiting import WaitPolicy
 from app.domain.inflight import InFlight
 from app.domain.rate_limit import RateLimiter
 
@@ -53,6 +54,8 @@ class ApiDependencies:
     # Where workers record the task types they handle: a task for a built-in capability
     # whose type no worker handles has its payload checked at POST. None: no check.
     handler_directory: HandlerDirectory | None = None
+    # How long requests may wait for a task, and how many at once (app.api.waiting).
+    waiting: WaitPolicy = field(default_factory=WaitPolicy)
     # Built from the fields above: key lookups with remembered answers (live and unknown)
     # and a bound on queries at once; GET /health's shared, briefly cached check.
     key_lookup: KeyLookup = field(init=False)

@@ -32,6 +32,7 @@ from quart import Response, request
 
 from app.api.dependencies import ApiDependencies
 from app.api.problems import ProblemError
+from app.application.waiting import TaskWatches
 from app.domain.event_cursor import StreamCursor
 from app.domain.inflight import InFlight
 from app.domain.task import TERMINAL_STATUSES
@@ -43,7 +44,11 @@ KEEP_ALIVE_SECONDS = 15.0
 # committing late may wake no one (the watcher saw a later id already).
 SETTLE_POLL_SECONDS = 0.1
 PAGE = 1000  # tenant_event_list_after's LIMIT
-Listen = Callable[[Callable[[uuid.UUID], None]], Coroutine[Any, Any, None]]
+# The change watcher: called with what to do for a tenant with new events, and for each
+# task with new events (its id and the status its newest event left it in).
+Listen = Callable[
+    [Callable[[uuid.UUID], None], Callable[[uuid.UUID, str], None]], Coroutine[Any, Any, None]
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +75,8 @@ class StreamSlot:
 
 class EventHub:
     """Wakes the open streams of a tenant when its tasks have new events, and counts
-    them under StreamCaps."""
+    them under StreamCaps; wakes the requests waiting for a task (`tasks`) when that
+    task has new events."""
 
     def __init__(self, listen: Listen, caps: StreamCaps | None = None) -> None:
         self._listen = listen
@@ -81,6 +87,7 @@ class EventHub:
         self._by_tenant = InFlight(self.caps.per_tenant)
         self._in_all = InFlight(self.caps.per_process)
         self.closing = asyncio.Event()
+        self.tasks = TaskWatches()
 
     @property
     def open_streams(self) -> int:
@@ -88,7 +95,7 @@ class EventHub:
         return self._in_all.total
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(self._wake))
+        self._task = asyncio.create_task(self._listen(self._wake, self.tasks.wake))
 
     async def stop(self) -> None:
         """End every open stream, then stop listening."""
@@ -96,6 +103,7 @@ class EventHub:
         for waiters in list(self._waiters.values()):
             for waiter in waiters:
                 waiter.set()
+        self.tasks.wake_all()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -182,6 +190,11 @@ _hub: EventHub | None = None
 def install_hub(hub: EventHub | None) -> None:
     global _hub
     _hub = hub
+
+
+def current_hub() -> EventHub | None:
+    """The running hub of this process (None when the app runs without one)."""
+    return _hub
 
 
 MAX_EVENT_ID = 2**63 - 1  # Postgres bigint

@@ -39,6 +39,15 @@ from app.api.schemas import (
 )
 from app.api.streams import event_stream
 from app.api.tracing import current_trace_id
+from app.api.waiting import (
+    CHANGED_HEADER,
+    VARY,
+    finished,
+    long_poll,
+    requested_poll,
+    requested_wait,
+    wait_until_finished,
+)
 from app.application.ports import EnqueueTask, TaskRecord
 from app.application.tasks import (
     TaskNotFound,
@@ -47,7 +56,7 @@ from app.application.tasks import (
     enqueue_tasks,
     requeue_task,
 )
-from app.domain.enums import TaskStatus
+from app.domain.enums import ExecutionType, TaskStatus
 
 blueprint = Blueprint("tasks", __name__, url_prefix="/api/v1")
 blueprint.before_request(require_api_key)
@@ -156,8 +165,12 @@ async def create_task() -> Response:
 
     Send `Idempotency-Key` to make retries safe: the same key with the same body
     returns the same task; with another body it is a 422.
+
+    To wait for the result, send `Prefer: wait=N` (or post an `executionType` of
+    `Sync`): a task that finishes within the wait is answered `200` with its result.
     """
     data = await request_model(CreateTask)
+    wait = requested_wait(sync=data.execution_type is ExecutionType.SYNC)
     await refuse_unfit_payloads([data], batch=False)
     await charge_tasks(1)
     dependencies = deps()
@@ -171,9 +184,18 @@ async def create_task() -> Response:
         tasks=dependencies.tasks,
     )
     task = enqueued.task
-    headers = Headers({"Location": f"/api/v1/tasks/{task.id}"})
+    location = f"/api/v1/tasks/{task.id}"
+    headers = Headers({"Location": location, **VARY})
     if not enqueued.created:
         headers["Idempotent-Replayed"] = "true"
+    if wait.seconds <= 0:
+        return model_response(await rendered(task), 202, headers)
+    task, honoured = await wait_until_finished(task, wait)
+    if honoured:
+        headers.update(wait.applied_headers())
+    if finished(task.status):
+        headers["Content-Location"] = location
+        return model_response(await rendered(task), 200, headers)
     return model_response(await rendered(task), 202, headers)
 
 
@@ -244,10 +266,22 @@ def page_links(query_args: TaskListQuery, total: int) -> str:
 
 
 @blueprint.get("/tasks/<uuid:task_id>")
-@validate_response(TaskBody, 200)
-async def get_task(task_id: uuid.UUID) -> TaskBody:
-    """Status, progress and state, attempts, last error, timestamps, payload and result."""
-    return await rendered(await load_task(task_id))
+@document_response(TaskBody, 200)
+async def get_task(task_id: uuid.UUID) -> Response:
+    """Status, progress and state, attempts, last error, timestamps, payload and result.
+
+    With `Prefer: wait=N` or `?waitSeconds=N`, a long poll: the answer comes when the
+    task's status changes (`X-Status-Changed: true`) or after N seconds (`false`).
+    """
+    wait = requested_poll()
+    headers = Headers(VARY)
+    if wait.seconds <= 0:
+        return model_response(await rendered(await load_task(task_id)), 200, headers)
+    task, changed = await long_poll(task_id, wait)
+    if changed is not None:
+        headers.update(wait.applied_headers())
+        headers[CHANGED_HEADER] = "true" if changed else "false"
+    return model_response(await rendered(task), 200, headers)
 
 
 @blueprint.post("/tasks/<uuid:task_id>/cancel")

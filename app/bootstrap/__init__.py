@@ -45,6 +45,7 @@ from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
 from app.application.maintenance import Maintenance, MaintenanceConfig
 from app.application.relay import Relay, RelayConfig
+from app.application.waiting import WaitPolicy
 from app.application.worker import Worker, WorkerConfig
 from app.bootstrap.capabilities import (
     Closer,
@@ -227,6 +228,12 @@ def build_api(services: Services) -> Quart:
         else None,
         artifacts=LocalArtifactStore(settings.artifact_dir),
         health_cache_seconds=settings.health_cache_seconds,
+        waiting=WaitPolicy(
+            sync_default_seconds=settings.api_sync_wait_seconds,
+            max_seconds=settings.api_max_wait_seconds,
+            per_key=settings.api_max_waiting_per_key,
+            per_process=settings.api_max_waiting,
+        ),
     )
     stream_caps = StreamCaps(
         per_key=settings.sse_max_streams_per_key,

@@ -19,9 +19,9 @@ SELECT set_config('enable_bitmapscan', 'off', false), set_config('enable_seqscan
 -- Where the API's live streams start watching: the newest event now.
 SELECT coalesce(max(id), 0) FROM task_events;
 
--- name: events_tenants_after
--- Which tenants have events newer than `after`, and the newest id of each (polled by the API for its live streams).
-SELECT tenant_id, max(id) AS last_id
+-- name: events_tasks_after
+-- Which tasks have events newer than `after`: each one's tenant, newest event id and the status that event left it in (polled by the API for its live streams and waiting requests).
+SELECT DISTINCT ON (task_id) tenant_id, task_id, id AS last_id, status::text
   FROM task_events
  WHERE id > %(after)s
- GROUP BY tenant_id;
+ ORDER BY task_id, id DESC;

@@ -16,6 +16,8 @@ from typing import Any
 import schemathesis
 from schemathesis.core.failures import Failure
 
+from app.domain.prefer import parse_prefer
+
 TENANT_HEADER = "X-Tenant-Id"
 # Where after_call notes what was reached (the run's working directory).
 REACHED = "reached.txt"
@@ -95,3 +97,34 @@ def after_call(
     """Note each operation and status reached, for the test to check what the run covered."""
     with Path(REACHED).open("a") as reached:
         reached.write(f"{case.operation.label} {response.status_code}\n")
+
+
+# A request may wait for its task (Prefer: wait=N up to 60 s, a Sync task 10 s by
+# default, GET ?waitSeconds=N): the run's requests time out after 20 s and a wait per
+# case would slow every phase. Waits are tested in tests/api/test_sync_*.py; here each
+# lasts at most WAIT_CAP seconds, still through the documented header and parameter.
+WAIT_CAP = 1
+API_SYNC_WAIT = 10
+CREATE = ("POST", "/api/v1/tasks")
+GET = ("GET", "/api/v1/tasks/{task_id}")
+
+
+@schemathesis.hook
+def before_call(context: schemathesis.HookContext, case: schemathesis.Case, **kwargs: Any) -> None:
+    """Cut every wait the case asks for (or a Sync task's default one) to WAIT_CAP."""
+    operation = (case.operation.method.upper(), case.operation.path)
+    if operation not in {CREATE, GET}:
+        return
+    prefer = case.headers.get("Prefer")
+    sync = isinstance(case.body, dict) and case.body.get("executionType") == "Sync"
+    preferences = parse_prefer([prefer] if isinstance(prefer, str) else [])
+    # A Sync task without a readable wait waits API_SYNC_WAIT_SECONDS (10).
+    default = API_SYNC_WAIT if operation == CREATE and sync else 0
+    wait = default if preferences.wait is None else preferences.wait
+    if not preferences.respond_async and wait > WAIT_CAP:
+        # The first wait sent is the one that counts (RFC 7240).
+        case.headers["Prefer"] = f"wait={WAIT_CAP}, {prefer}" if prefer else f"wait={WAIT_CAP}"
+    query = case.query if isinstance(case.query, dict) else None
+    seconds = query.get("waitSeconds") if query is not None else None
+    if query is not None and isinstance(seconds, int) and WAIT_CAP < seconds <= 60:
+        query["waitSeconds"] = WAIT_CAP

@@ -45,8 +45,13 @@ class PgTaskSignals:
             on_connect=on_work,  # anything sent while we were away would be lost: look now
         )
 
-    async def listen_events(self, on_tenant: Callable[[uuid.UUID], None]) -> None:
-        """API signals: a tenant has new task events (seen within a poll interval)."""
+    async def listen_events(
+        self,
+        on_tenant: Callable[[uuid.UUID], None],
+        on_task: Callable[[uuid.UUID, str], None] | None = None,
+    ) -> None:
+        """API signals: a tenant has new task events, and so has each task (with the
+        status its newest event left it in); seen within a poll interval."""
         delay = 0.1
         after: int | None = None
         while True:
@@ -59,9 +64,14 @@ class PgTaskSignals:
                         after = (await cursor.fetchone() or (0,))[0]
                     delay = 0.1
                     while True:
-                        cursor = await conn.execute(query("events_tenants_after"), {"after": after})
-                        for tenant_id, last_id in await cursor.fetchall():
+                        cursor = await conn.execute(query("events_tasks_after"), {"after": after})
+                        tenants: set[uuid.UUID] = set()
+                        for tenant_id, task_id, last_id, status in await cursor.fetchall():
                             after = max(after, last_id)
+                            tenants.add(tenant_id)
+                            if on_task is not None:
+                                on_task(task_id, status)
+                        for tenant_id in tenants:
                             on_tenant(tenant_id)
                         await asyncio.sleep(self._events_poll)
             except psycopg.Error as error:
