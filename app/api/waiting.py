@@ -96,6 +96,7 @@ class TaskWait:
         task = await deps().tasks.get(tenant_scope(), self.task_id)
         if task is None:
             raise TaskNotFound(self.task_id)
+        self._watch.seen(task.status.value)
         return task
 
     async def until(self, done: Callable[[TaskStatus], bool], task: TaskRecord) -> TaskRecord:

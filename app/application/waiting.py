@@ -64,13 +64,19 @@ class WaitPolicy:
 
 class TaskWatch:
     """One waiting request's view of its task: set when the watcher sees the task get
-    a new event, with the status that event left it in."""
+    a new status, with that status."""
 
     __slots__ = ("changed", "status")
 
     def __init__(self) -> None:
         self.changed = asyncio.Event()
         self.status: str | None = None
+
+    def seen(self, status: str) -> None:
+        """The request read the task in `status`: a later report of the same status
+        wakes nothing. A status the watcher reported first is kept (it is as new)."""
+        if self.status is None:
+            self.status = status
 
 
 class TaskWatches:
@@ -85,10 +91,12 @@ class TaskWatches:
         return sum(len(watches) for watches in self._by_task.values())
 
     def wake(self, task_id: uuid.UUID, status: str) -> None:
-        """The task's newest event left it in `status`."""
+        """The task's newest event left it in `status`: wake its requests if that is a
+        new status (a running task's progress events leave them asleep)."""
         for watch in self._by_task.get(task_id, ()):
-            watch.status = status
-            watch.changed.set()
+            if watch.status != status:
+                watch.status = status
+                watch.changed.set()
 
     def wake_all(self) -> None:
         """Shutting down: every waiting request answers now."""
