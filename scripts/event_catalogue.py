@@ -12,7 +12,7 @@ from pathlib import Path
 
 from app.adapters.rabbitmq.publisher import exchange_arguments
 from app.domain.event_catalogue import DESCRIPTIONS, DETAILS, MODELS, routing_key
-from app.domain.events import EventType
+from app.domain.events import ALL_EVENT_TYPES
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "events.md"
 EXCHANGE = "assistente.events"  # RELAY_EXCHANGE's default
@@ -61,7 +61,8 @@ def render() -> str:
     lines = [
         "# Task events",
         "",
-        "Every state change of a task is published to the RabbitMQ topic exchange",
+        "Every state change of a task (and of a batch: its events are those of its parent",
+        "task) is published to the RabbitMQ topic exchange",
         "`assistente.events` (`RELAY_EXCHANGE`) at least once, each task's events in",
         "order, as persistent JSON messages. AMQP properties: `message_id` = `eventId`",
         "(dedupe on it), `type` = `eventType`, `correlation_id`, `content_type`",
@@ -74,7 +75,7 @@ def render() -> str:
         "| event | routing key | when | extra fields |",
         "|---|---|---|---|",
     ]
-    for event in EventType:
+    for event in ALL_EVENT_TYPES:
         extra = ", ".join(f"`{name}`" for name in DETAILS[event]) or "none"
         lines.append(
             f"| `{event.value}` | `{routing_key(event.value)}` | {DESCRIPTIONS[event]} | {extra} |"
@@ -89,7 +90,7 @@ def render() -> str:
         "## JSON Schemas",
         "",
     ]
-    for event in EventType:
+    for event in ALL_EVENT_TYPES:
         schema = MODELS[event].model_json_schema()
         lines += [f"### {event.value}", "", "```json", json.dumps(schema, indent=2), "```", ""]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.domain.enums import AttemptStatus, TaskStatus
-from app.domain.events import EventType
+from app.domain.events import ALL_EVENT_TYPES, BatchEventType, EventType
 
 
 class TaskEventBase(BaseModel):
@@ -42,7 +42,7 @@ class TaskEventBase(BaseModel):
 
 
 # What each event adds to the common fields.
-DETAILS: dict[EventType, dict[str, Any]] = {
+DETAILS: dict[EventType | BatchEventType, dict[str, Any]] = {
     EventType.QUEUED: {"scheduledAt": (datetime, ...), "priority": (int, ...)},
     EventType.RUNNING: {"attemptNo": (int, ...), "workerId": (str, ...)},
     EventType.PROGRESSED: {"progress": (int, ...), "state": (str | None, None)},
@@ -66,9 +66,26 @@ DETAILS: dict[EventType, dict[str, Any]] = {
     },
     EventType.RELEASED: {"attemptStatus": (AttemptStatus, ...)},
     EventType.REQUEUED: {"requestedBy": (str, ...)},
+    BatchEventType.CREATED: {"total": (int, ...), "failurePolicy": (str, ...)},
+    BatchEventType.PROGRESSED: {
+        "total": (int, ...),
+        "done": (int, ...),
+        "succeeded": (int, ...),
+        "deadLettered": (int, ...),
+        "cancelled": (int, ...),
+    },
+    BatchEventType.COMPLETED: {
+        "generation": (int, ...),
+        "total": (int, ...),
+        "succeeded": (int, ...),
+        "deadLettered": (int, ...),
+        "cancelled": (int, ...),
+        "callbackTaskId": (uuid.UUID | None, None),
+    },
+    BatchEventType.REOPENED: {"generation": (int, ...), "total": (int, ...), "done": (int, ...)},
 }
 
-DESCRIPTIONS: dict[EventType, str] = {
+DESCRIPTIONS: dict[EventType | BatchEventType, str] = {
     EventType.QUEUED: "A task was accepted and waits for a worker (seed 000's TaskQueued).",
     EventType.RUNNING: "A worker started the task's handler (a new attempt).",
     EventType.PROGRESSED: "The running task reported progress (at most about once a second).",
@@ -81,18 +98,32 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.CANCELLED: "The task was cancelled and will not run again.",
     EventType.RELEASED: "A stopping worker handed the task back; it runs again elsewhere.",
     EventType.REQUEUED: "An operator put a dead-lettered or failed task back in the queue.",
+    BatchEventType.CREATED: (
+        "A batch and its children were created; it waits (status Created) for its children."
+    ),
+    BatchEventType.PROGRESSED: (
+        "Children of the batch ended (at most one event a second per batch)."
+    ),
+    BatchEventType.COMPLETED: (
+        "The batch's last child ended: status Succeeded (all succeeded), DeadLetter (some "
+        "were dead-lettered) or Cancelled; callbackTaskId is its onComplete task, queued once."
+    ),
+    BatchEventType.REOPENED: (
+        "A dead-lettered child was requeued: the batch waits again, as a new generation."
+    ),
 }
 
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 def routing_key(event_type: str) -> str:
-    """TaskQueued -> task.queued, TaskDeadLettered -> task.dead_lettered."""
+    """TaskQueued -> task.queued, TaskDeadLettered -> task.dead_lettered,
+    BatchCompleted -> task.batch_completed (under task.#, with every task event)."""
     name = event_type.removeprefix("Task") or "event"
     return "task." + _WORD.sub("_", name).lower()
 
 
-def event_model(event_type: EventType) -> type[TaskEventBase]:
+def event_model(event_type: EventType | BatchEventType) -> type[TaskEventBase]:
     """The pydantic model of one event type."""
     fields: dict[str, Any] = {"eventType": (Literal[event_type.value], ...)}
     fields.update(DETAILS[event_type])
@@ -101,9 +132,11 @@ def event_model(event_type: EventType) -> type[TaskEventBase]:
     )
 
 
-MODELS: dict[EventType, type[TaskEventBase]] = {e: event_model(e) for e in EventType}
+MODELS: dict[EventType | BatchEventType, type[TaskEventBase]] = {
+    e: event_model(e) for e in ALL_EVENT_TYPES
+}
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schema of every event, by event type."""
-    return {e.value: MODELS[e].model_json_schema() for e in EventType}
+    return {e.value: MODELS[e].model_json_schema() for e in ALL_EVENT_TYPES}

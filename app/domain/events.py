@@ -16,3 +16,17 @@ class EventType(StrEnum):
     CANCELLED = "TaskCancelled"
     RELEASED = "TaskReleased"
     REQUEUED = "TaskRequeued"
+
+
+class BatchEventType(StrEnum):
+    """`eventType` of a batch's own events: events of its parent task (taskId is the
+    batch id), published like every task event; routing key `task.batch_<name>`."""
+
+    CREATED = "BatchCreated"
+    PROGRESSED = "BatchProgressed"
+    COMPLETED = "BatchCompleted"
+    REOPENED = "BatchReopened"
+
+
+# Every event type the outbox carries.
+ALL_EVENT_TYPES: tuple[EventType | BatchEventType, ...] = (*EventType, *BatchEventType)

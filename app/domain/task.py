@@ -39,7 +39,8 @@ STATUS_MEANINGS: Mapping[TaskStatus, str] = {
 }
 
 ALLOWED_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
-    S.CREATED: frozenset({S.QUEUED, S.CANCELLED}),
+    # A parent (batch, saga) held in Created ends when its last child does (0013).
+    S.CREATED: frozenset({S.QUEUED, S.CANCELLED, S.SUCCEEDED, S.DEAD_LETTER}),
     S.QUEUED: frozenset({S.RESERVED, S.RUNNING, S.CANCELLED}),
     # A reservation can be started, handed back, lost (lease ran out) or cancelled.
     S.RESERVED: frozenset({S.RUNNING, S.QUEUED, S.FAILED, S.DEAD_LETTER, S.CANCELLED}),
@@ -47,7 +48,8 @@ ALLOWED_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
     S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.DEAD_LETTER, S.CANCELLED, S.QUEUED}),
     # A due retry is claimed like a queued task; an operator may requeue it at once.
     S.FAILED: frozenset({S.RESERVED, S.RUNNING, S.QUEUED, S.CANCELLED, S.DEAD_LETTER}),
-    S.DEAD_LETTER: frozenset({S.QUEUED}),
+    # A requeued dead child reopens its completed parent (Created again).
+    S.DEAD_LETTER: frozenset({S.QUEUED, S.CREATED}),
     S.SUCCEEDED: frozenset(),
     S.CANCELLED: frozenset(),
 }

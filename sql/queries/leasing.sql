@@ -33,10 +33,12 @@ WITH candidate AS (
      WHERE t.ctid = ANY ((SELECT rows FROM picked)::tid[])
     RETURNING t.id, t.tenant_id, t.type, t.capability_type, t.payload, t.attempt_id,
               t.attempt_count, t.max_attempts, t.timeout_seconds, t.retry_policy, t.trace_id,
-              t.correlation_id, t.priority, t.scheduled_at
+              t.correlation_id, t.priority, t.scheduled_at, t.parent_id
 )
 SELECT id, tenant_id, type, capability_type, payload, attempt_id, attempt_count, max_attempts,
-       timeout_seconds, retry_policy, trace_id, correlation_id
+       timeout_seconds, retry_policy, trace_id, correlation_id,
+       -- A child of a batch: its ending is also its parent's business (task_groups_settle).
+       parent_id IS NOT NULL AS has_parent
   FROM leased
  ORDER BY priority, scheduled_at;
 
@@ -125,7 +127,7 @@ WITH outcome AS (
               o.running_event IS TRUE AS running_event, o.unstarted IS TRUE AS unstarted,
               o.attempt_id AS ended_attempt_id, o.task_status AS reported_status,
               o.attempt_status, o.event_type, o.retry_delay, o.error_code, o.error_detail,
-              o.result, o.model, o.tokens_in, o.tokens_out, o.cost, o.latency_ms
+              o.result, o.model, o.tokens_in, o.tokens_out, o.cost, o.latency_ms, t.parent_id
 ), attempts AS (
     INSERT INTO task_attempts (id, task_id, attempt_no, worker_id, status, started_at, ended_at,
                                error_code, error_detail, model, tokens_in, tokens_out, cost,
@@ -158,7 +160,9 @@ WITH outcome AS (
       FROM finished
      WHERE NOT (unstarted AND status = 'Queued')
 )
-SELECT ended_attempt_id FROM finished;
+-- parent_id and status: the endings of children, for task_groups_settle in the same
+-- transaction (the store runs it only when a child was among the outcomes).
+SELECT ended_attempt_id, parent_id, tenant_id, status FROM finished;
 
 -- name: task_extend_leases
 -- Heartbeat: push the deadline of leases this worker still holds; says which have a cancel request.

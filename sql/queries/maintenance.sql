@@ -13,7 +13,7 @@ SELECT set_config('tcp_keepalives_idle', '10', false),
 SELECT pg_advisory_unlock(hashtext('assistente.maintenance'));
 
 -- name: task_rescue_expired
--- Return tasks whose lease ran out: the attempt is Lost and counts; the task is retried at once, dead-lettered when out of attempts, or cancelled if that was asked.
+-- Return tasks whose lease ran out: the attempt is Lost and counts; the task is retried at once, dead-lettered when out of attempts, or cancelled if that was asked. Returns parent_id so a child's ending reaches its parent in the same transaction.
 WITH expired AS (
     SELECT id, attempt_id, locked_by, attempt_count, attempt_started_at
       FROM tasks
@@ -38,7 +38,7 @@ WITH expired AS (
            updated_at = now()
       FROM expired e
      WHERE t.id = e.id
-    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count,
+    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count, t.parent_id,
               e.attempt_id AS lost_attempt_id,
               e.locked_by AS lost_worker, e.attempt_count AS attempt_no,
               e.attempt_started_at
@@ -60,7 +60,7 @@ WITH expired AS (
                               'workerId', lost_worker)
       FROM rescued
 )
-SELECT id, status FROM rescued;
+SELECT id, status, parent_id, tenant_id FROM rescued;
 
 -- name: task_wake_due
 -- Wake idle workers when delayed tasks or retries have come due since `since`.

@@ -53,12 +53,14 @@ SELECT id, tenant_id, type, domain_type, capability_type, execution_type, priori
  WHERE tenant_id = %(tenant_id)s AND idempotency_key = ANY(%(keys)s::text[]);
 
 -- name: task_cancel
--- Cancel a waiting task at once, or ask the worker running it to stop; finished tasks are left alone.
+-- Cancel a waiting task at once, or ask the worker running it to stop; finished tasks are left alone. A parent waiting for its children is only marked: it ends, Cancelled, when its last child does (task_groups_settle).
 WITH updated AS (
     UPDATE tasks t
        SET status = CASE WHEN t.status IN ('Created', 'Queued', 'Failed')
+                              AND t.wait_reason IS DISTINCT FROM 'children'
                          THEN 'Cancelled'::task_status ELSE t.status END,
            finished_at = CASE WHEN t.status IN ('Created', 'Queued', 'Failed')
+                                   AND t.wait_reason IS DISTINCT FROM 'children'
                               THEN now() END,
            cancel_requested_at = now(),
            version = t.version + 1,
@@ -67,7 +69,7 @@ WITH updated AS (
        AND t.tenant_id = %(tenant_id)s
        AND t.status IN ('Created', 'Queued', 'Failed', 'Reserved', 'Running')
        AND t.cancel_requested_at IS NULL
-    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count
+    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count, t.parent_id
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt)
     SELECT id, tenant_id, version,
@@ -75,7 +77,7 @@ WITH updated AS (
            status, trace_id, attempt_count
       FROM updated
 )
-SELECT id, status FROM updated;
+SELECT id, status, parent_id, tenant_id FROM updated;
 
 -- name: task_attempt_list
 -- A task's attempts, oldest first, the running one included.
@@ -128,8 +130,14 @@ SELECT count(*)
         OR capability_type = %(capability_type)s::capability_type);
 
 -- name: task_requeue
--- Put a dead-lettered or failed task back in the queue now with fresh attempts: as many as it was given, numbered on from its last one (attempt_count is not reset, so attempt numbers stay unique), with progress and state cleared.
-WITH requeued AS (
+-- Put a dead-lettered or failed task back in the queue now with fresh attempts: as many as it was given, numbered on from its last one (attempt_count is not reset, so attempt numbers stay unique), with progress and state cleared. A parent (batch) is not requeued: requeue its dead children, which reopens it. Returns the status the task left.
+WITH before AS (
+    SELECT id, status
+      FROM tasks
+     WHERE id = %(id)s
+       AND tenant_id = %(tenant_id)s
+       FOR UPDATE
+), requeued AS (
     UPDATE tasks t
        SET status = 'Queued',
            -- The attempts it was given: its limit less the attempts it had already used
@@ -149,10 +157,12 @@ WITH requeued AS (
            cancel_requested_at = NULL,
            version = t.version + 1,
            updated_at = now()
-     WHERE t.id = %(id)s
-       AND t.tenant_id = %(tenant_id)s
+      FROM before b  -- locked first, so `left_status` is the status this update replaced
+     WHERE t.id = b.id
        AND t.status IN ('DeadLetter', 'Failed')
-    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count
+       AND t.wait_reason IS DISTINCT FROM 'children'
+    RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count, t.parent_id,
+              b.status AS left_status
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
                              detail)
@@ -160,7 +170,7 @@ WITH requeued AS (
            jsonb_build_object('requestedBy', %(requested_by)s::text)
       FROM requeued
 )
-SELECT id FROM requeued;
+SELECT id, left_status, parent_id, tenant_id FROM requeued;
 
 -- name: task_result_list
 -- The newest result artifact of each of these tasks, for those that have one (a page of tasks in one query).

@@ -41,6 +41,9 @@ EXPECTED_ALLOWED = {
     (S.FAILED, S.CANCELLED): "cancelled while waiting for retry",
     (S.FAILED, S.DEAD_LETTER): "operator gives up on it",
     (S.DEAD_LETTER, S.QUEUED): "operator requeue",
+    (S.CREATED, S.SUCCEEDED): "a batch's last child ended, all succeeded",
+    (S.CREATED, S.DEAD_LETTER): "a batch's last child ended, some dead-lettered",
+    (S.DEAD_LETTER, S.CREATED): "a requeued dead child reopens its batch",
 }
 
 ALL_PAIRS = list(itertools.product(TaskStatus, repeat=2))

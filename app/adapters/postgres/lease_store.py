@@ -10,6 +10,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from app.adapters.postgres.dependency_settle import settle_rows
 from app.adapters.postgres.queries import query
 from app.application.ports import (
     Artifact,
@@ -32,6 +33,10 @@ class PgLeaseStore:
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
+        # Attempts of children (of a batch) this store leased: their finish also settles
+        # their parents, in one transaction. Plain tasks keep the single autocommit
+        # statement, with nothing added.
+        self._child_attempts: set[int] = set()
 
     async def lease_available(
         self, worker_id: str, limit: int, lease_seconds: float
@@ -60,7 +65,9 @@ class PgLeaseStore:
                 {"worker_id": worker_id, "limit": limit, "lease_seconds": lease_seconds},
             )
             rows = await cursor.fetchall()
-        return [_leased(*row) for row in rows]
+        leased = [_leased(*row[:-1]) for row in rows]
+        self._child_attempts.update(row[5] for row in rows if row[-1])  # attempt_id
+        return leased
 
     async def finish_attempts(
         self, worker_id: str, finished: Sequence[FinishedAttempt]
@@ -68,9 +75,21 @@ class PgLeaseStore:
         if not finished:
             return set()
         params = {"worker_id": worker_id, "outcomes": Jsonb([_outcome(f) for f in finished])}
+        children = [f.attempt_id for f in finished if f.attempt_id in self._child_attempts]
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(query("task_finish_attempts"), params)
-            return {row[0] for row in await cursor.fetchall()}
+            if not children:
+                cursor = await conn.execute(query("task_finish_attempts"), params)
+                return {row[0] for row in await cursor.fetchall()}
+            # A child's ending reaches its parent in the same transaction: no crash can
+            # leave one without the other.
+            async with conn.transaction():
+                cursor = await conn.execute(query("task_finish_attempts"), params)
+                rows = await cursor.fetchall()
+                await settle_rows(
+                    conn, [(parent, tenant, status) for _, parent, tenant, status in rows]
+                )
+        self._child_attempts.difference_update(children)
+        return {row[0] for row in rows}
 
     async def start_attempts(self, worker_id: str, started: Sequence[StartedAttempt]) -> set[int]:
         if not started:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.adapters.postgres.dependency_settle import settle_rows
 from app.adapters.postgres.leadership import AdvisoryLeadership
 from app.adapters.postgres.queries import query
 
@@ -29,9 +30,15 @@ class PgMaintenanceStore:
         await self._leadership.resign()
 
     async def rescue_expired(self, limit: int) -> int:
-        async with self._pool.connection() as conn:
+        # One transaction: a rescued child that ends (dead-lettered, cancelled) settles
+        # its parent with it.
+        async with self._pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(query("task_rescue_expired"), {"limit": limit})
-            return len(await cursor.fetchall())
+            rows = await cursor.fetchall()
+            await settle_rows(
+                conn, [(parent, tenant, status) for _, status, parent, tenant in rows]
+            )
+        return len(rows)
 
     async def wake_due(self, since: datetime) -> None:
         async with self._pool.connection() as conn:

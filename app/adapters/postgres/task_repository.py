@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from app.adapters.postgres.dependency_settle import settle_rows
 from app.adapters.postgres.queries import query
 from app.application.ports import NewTask, TaskRecord
 from app.domain.enums import CapabilityType, DomainType, ExecutionType, TaskStatus
@@ -86,20 +87,41 @@ class PgTaskRepository:
         return {row["idempotency_key"]: task_record(row) for row in rows}
 
     async def request_cancel(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskStatus | None:
-        async with self._connection() as conn:
+        """Cancel a task; a parent (batch) cancels its children first, and ends, Cancelled,
+        when its last child does. Locks go child, group, parent: the order of a worker's
+        finish, so the two never deadlock."""
+        ids = {"id": task_id, "tenant_id": tenant_id}
+        async with self._connection() as conn, conn.transaction():
+            children: list[tuple[Any, ...]] = []
             cursor = await conn.execute(
-                query("task_cancel"), {"id": task_id, "tenant_id": tenant_id}
+                query("task_cancel_children"), {"parent_id": task_id, "tenant_id": tenant_id}
             )
+            children = await cursor.fetchall()
+            await conn.execute(query("task_group_lock"), ids)
+            cursor = await conn.execute(query("task_cancel"), ids)
             row = await cursor.fetchone()
-        return TaskStatus(row[1]) if row else None
+            changes = [(parent, tenant, status) for _, parent, tenant, status in children]
+            if row is not None:
+                changes.append((row[2], row[3], row[1]))
+            await settle_rows(conn, changes)
+            if row is None:
+                return None
+            cursor = await conn.execute(query("task_get"), ids)
+            now = await cursor.fetchone()
+        # The status after the cancel: a parent whose children all ended is Cancelled.
+        return TaskStatus(now[7]) if now else TaskStatus(row[1])
 
     async def requeue(self, tenant_id: uuid.UUID, task_id: uuid.UUID, requested_by: str) -> bool:
-        async with self._connection() as conn:
+        """Requeue a task; a dead child reopens its completed parent."""
+        async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(
                 query("task_requeue"),
                 {"id": task_id, "tenant_id": tenant_id, "requested_by": requested_by},
             )
-            return await cursor.fetchone() is not None
+            row = await cursor.fetchone()
+            if row is not None:
+                await settle_rows(conn, [(row[2], row[3], row[1])], reopened=True)
+        return row is not None
 
 
 def _value(member: Any) -> str | None:

@@ -1,0 +1,34 @@
+-- name: task_groups_settle
+-- Apply children's endings (sign 1) and reopenings (sign -1) to their parents, in the transaction that changed the children; returns the parents it completed (docs/design/dependencies.md).
+SELECT parent_id, parent_status, callback_task_id
+  FROM task_groups_settle(%(changes)s::jsonb);
+
+-- name: task_group_lock
+-- Lock a parent's group row (before its task row, the order every path takes); says whether the task is a parent.
+SELECT parent_id FROM task_groups
+ WHERE parent_id = %(id)s AND tenant_id = %(tenant_id)s
+   FOR UPDATE;
+
+-- name: task_cancel_children
+-- Cancel a parent's children: waiting ones at once, running ones by asking their workers; returns those cancelled now.
+WITH updated AS (
+    UPDATE tasks t
+       SET status = CASE WHEN t.status IN ('Created', 'Queued', 'Failed')
+                         THEN 'Cancelled'::task_status ELSE t.status END,
+           finished_at = CASE WHEN t.status IN ('Created', 'Queued', 'Failed') THEN now() END,
+           cancel_requested_at = now(),
+           version = t.version + 1,
+           updated_at = now()
+     WHERE t.parent_id = %(parent_id)s
+       AND t.tenant_id = %(tenant_id)s
+       AND t.status IN ('Created', 'Queued', 'Failed', 'Reserved', 'Running')
+       AND t.cancel_requested_at IS NULL
+    RETURNING t.id, t.tenant_id, t.parent_id, t.version, t.status, t.trace_id, t.attempt_count
+), events AS (
+    INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt)
+    SELECT id, tenant_id, version,
+           CASE WHEN status = 'Cancelled' THEN 'TaskCancelled' ELSE 'TaskCancelRequested' END,
+           status, trace_id, attempt_count
+      FROM updated
+)
+SELECT id, parent_id, tenant_id, status FROM updated WHERE status = 'Cancelled';
