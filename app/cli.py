@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
 
@@ -13,9 +14,12 @@ from pydantic import SecretStr
 
 from app.api.server import freeze_startup_objects, serve_api
 from app.application.auth import IssuedKey, create_tenant
+from app.application.batches import BatchRecord, iterate_children
+from app.application.ports import TaskRecord
 from app.bootstrap import (
     ConfigError,
     MigrationError,
+    batch_store,
     build_api,
     build_relay,
     build_services,
@@ -308,6 +312,75 @@ def tenants_revoke_key(key_id_or_prefix: str) -> None:
     if revoked is None:
         _fail(f"no live API key matches {key_id_or_prefix!r}")
     click.echo(f"revoked key {revoked}…")
+
+
+@main.group()
+def tasks() -> None:
+    """Look at tasks."""
+
+
+@tasks.command("show")
+@click.argument("task_id", type=click.UUID)
+@click.option("--tenant", "tenant_id", type=click.UUID, required=True, help="The task's tenant id.")
+@click.option("--limit", default=50, show_default=True, help="Children shown under a batch.")
+def tasks_show(task_id: uuid.UUID, tenant_id: uuid.UUID, limit: int) -> None:
+    """Show task TASK_ID; a batch as a tree: its tasks, then its callback."""
+    settings = _start("cli")
+
+    async def show() -> list[str]:
+        async with running_services(settings, process="cli") as services:
+            task = await services.tasks.get(tenant_id, task_id)
+            if task is None:
+                return []
+            batches = batch_store(services)
+            batch = await batches.get(tenant_id, task_id)
+            if batch is None:
+                return [_task_line(task)]
+            children = []
+            async for child in iterate_children(tenant_id, task_id, batches=batches):
+                children.append(child)
+                if len(children) >= limit:
+                    break
+            callback = None
+            if batch.callback_task_id is not None:
+                callback = await services.tasks.get(tenant_id, batch.callback_task_id)
+            return batch_tree(batch, children, callback)
+
+    try:
+        lines = asyncio.run(show())
+    except ConfigError as error:
+        _fail(str(error), EXIT_CONFIG)
+    if not lines:
+        _fail(f"no task {task_id} for tenant {tenant_id}")
+    for line in lines:
+        click.echo(line)
+
+
+def _task_line(task: TaskRecord) -> str:
+    error = f"  ({task.last_error[:60]})" if task.last_error else ""
+    return f"{task.id}  {task.type}  {task.status.value}{error}"
+
+
+def batch_tree(
+    batch: BatchRecord, children: list[TaskRecord], callback: TaskRecord | None
+) -> list[str]:
+    """A batch as lines of a tree: itself and its counts, its tasks, its callback."""
+    lines = [
+        f"batch {batch.id}  {batch.status.value}  {batch.done}/{batch.total} ended"
+        f"  (succeeded {batch.succeeded}, dead-lettered {batch.dead_lettered},"
+        f" cancelled {batch.cancelled})  {batch.failure_policy.value},"
+        f" generation {batch.generation}"
+    ]
+    rows = [f"task {_task_line(child)}" for child in children]
+    if batch.total > len(children):
+        rows.append(f"… {batch.total - len(children)} more (--limit)")
+    if batch.on_complete is not None:
+        rows.append(
+            f"onComplete {_task_line(callback)}" if callback else "onComplete (not queued yet)"
+        )
+    for n, row in enumerate(rows):
+        lines.append(("└─ " if n == len(rows) - 1 else "├─ ") + row)
+    return lines
 
 
 if __name__ == "__main__":  # pragma: no cover

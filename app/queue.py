@@ -8,18 +8,22 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from app.application.batches import BatchRecord, CreateBatch, create_batch, get_batch
 from app.application.context import TaskCancelled, TaskContext
 from app.application.handlers import HandlerRegistry
 from app.application.ports import EnqueueTask, TaskRecord
 from app.application.tasks import cancel_task, enqueue_task, enqueue_tasks
-from app.bootstrap import Services, build_services, build_worker, tenant_repository
+from app.bootstrap import Services, batch_store, build_services, build_worker, tenant_repository
 from app.config import Settings, load_settings
+from app.domain.dependencies import FailurePolicy
 from app.domain.enums import TaskStatus
 from app.domain.errors import NonRetryableError, RetryableError
 from app.domain.retry import RetryPolicy
 
 __all__ = [
+    "BatchRecord",
     "EnqueueTask",
+    "FailurePolicy",
     "HandlerRegistry",
     "NonRetryableError",
     "Queue",
@@ -72,6 +76,34 @@ class Queue:
     async def enqueue_many(self, commands: Sequence[EnqueueTask]) -> list[uuid.UUID]:
         """Add several tasks in one transaction (all or nothing)."""
         return [r.task_id for r in await enqueue_tasks(commands, tasks=self._services.tasks)]
+
+    async def enqueue_batch(
+        self,
+        tenant_id: uuid.UUID,
+        tasks: Sequence[EnqueueTask],
+        *,
+        on_complete: EnqueueTask | None = None,
+        failure_policy: FailurePolicy = FailurePolicy.CONTINUE,
+        idempotency_key: str | None = None,
+        connection: Any = None,
+    ) -> BatchRecord:
+        """Create a batch: its tasks (1 to 10 000) in one statement, and `on_complete`
+        queued once when every one has ended. With `connection` (a psycopg
+        AsyncConnection of yours), inside your own transaction: it commits, or rolls
+        back, with your other writes."""
+        command = CreateBatch(
+            tenant_id=tenant_id,
+            tasks=tasks,
+            on_complete=on_complete,
+            failure_policy=failure_policy,
+            idempotency_key=idempotency_key,
+        )
+        store = batch_store(self._services, connection)
+        return (await create_batch(command, batches=store)).batch
+
+    async def get_batch(self, tenant_id: uuid.UUID, batch_id: uuid.UUID) -> BatchRecord:
+        """A batch with its counts (TaskNotFound if it is not one of the tenant's)."""
+        return await get_batch(tenant_id, batch_id, batches=batch_store(self._services))
 
     async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
         """A task as stored, or None."""

@@ -10,6 +10,7 @@ from quart import current_app
 
 from app.application.artifact_store import ArtifactStore
 from app.application.auth import PrincipalCache, TenantRepository
+from app.application.batches import BatchStore
 from app.application.handlers import HandlerDirectory
 from app.application.health import HealthCheck, SharedHealth
 from app.application.key_lookup import KeyLookup
@@ -56,6 +57,8 @@ class ApiDependencies:
     handler_directory: HandlerDirectory | None = None
     # How long requests may wait for a task, and how many at once (app.api.waiting).
     waiting: WaitPolicy = field(default_factory=WaitPolicy)
+    # Batches (POST/GET /api/v1/batches); None: the routes answer 503.
+    batches: BatchStore | None = None
     # Built from the fields above: key lookups with remembered answers (live and unknown)
     # and a bound on queries at once; GET /health's shared, briefly cached check.
     key_lookup: KeyLookup = field(init=False)

@@ -14,13 +14,16 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from quart import Quart
 
 from app.adapters.artifacts.local import LocalArtifactStore
+from app.adapters.postgres.batch_store import PgBatchStore
 from app.adapters.postgres.database_watch import DatabaseWatch
 from app.adapters.postgres.handler_directory import PgHandlerDirectory
 from app.adapters.postgres.health_check import OutboxLagCheck, PgHealthCheck
@@ -203,6 +206,7 @@ def build_api(services: Services) -> Quart:
     dependencies = ApiDependencies(
         tasks=PgTaskRepository(services.pool),
         queries=PgTaskQueries(services.pool),
+        batches=PgBatchStore(services.pool),
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
         handler_directory=CachedHandlerDirectory(PgHandlerDirectory(services.pool)),
@@ -375,6 +379,11 @@ async def running_services(settings: Settings, *, process: str) -> AsyncIterator
 def tenant_repository(services: Services) -> PgTenantRepository:
     """Tenants over the services' pool."""
     return PgTenantRepository(services.pool)
+
+
+def batch_store(services: Services, conn: AsyncConnection[Any] | None = None) -> PgBatchStore:
+    """Batches over the services' pool, or inside a caller's own connection and transaction."""
+    return PgBatchStore(services.pool, conn)
 
 
 @dataclass(slots=True)
