@@ -341,6 +341,7 @@ def _document_links(paths: dict[str, Any]) -> None:
 
     sources = (
         ("/api/v1/tasks", "post", 202, "$response.body#/id"),
+        ("/api/v1/tasks", "post", 200, "$response.body#/id"),
         ("/api/v1/tasks/batch", "post", 202, "$response.body#/tasks/0/id"),
         ("/api/v1/tasks/{task_id}", "get", 200, "$response.body#/id"),
         ("/api/v1/tasks/{task_id}/cancel", "post", 200, "$response.body#/task/id"),

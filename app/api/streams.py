@@ -97,13 +97,19 @@ class EventHub:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(self._wake, self.tasks.wake))
 
-    async def stop(self) -> None:
-        """End every open stream, then stop listening."""
+    def begin_closing(self) -> None:
+        """End every open stream and answer every waiting request now (a server that
+        stops taking requests calls this before it waits for those in progress, so
+        none of them is cut at its graceful timeout)."""
         self.closing.set()
         for waiters in list(self._waiters.values()):
             for waiter in waiters:
                 waiter.set()
         self.tasks.wake_all()
+
+    async def stop(self) -> None:
+        """End every open stream and wait, then stop listening."""
+        self.begin_closing()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
