@@ -20,8 +20,17 @@ SELECT set_config('enable_bitmapscan', 'off', false), set_config('enable_seqscan
 SELECT coalesce(max(id), 0) FROM task_events;
 
 -- name: events_tasks_after
--- Which tasks have events newer than `after`: each one's tenant, newest event id and the status that event left it in (polled by the API for its live streams and waiting requests).
-SELECT DISTINCT ON (task_id) tenant_id, task_id, id AS last_id, status::text
-  FROM task_events
- WHERE id > %(after)s
- ORDER BY task_id, id DESC;
+-- Which tasks have events newer than `after`: each one's tenant, newest event id and the status that event left it in, by id, with the bounds of the snapshot they were read in (polled by the API for its live streams and waiting requests; see app/domain/event_cursor.py). At least one row: last_id is NULL when there is no event.
+WITH snapshot AS (
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS snapshot_xmin,
+           pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS snapshot_xmax
+)
+SELECT e.tenant_id, e.task_id, e.last_id, e.status, s.snapshot_xmin, s.snapshot_xmax
+  FROM snapshot s
+  LEFT JOIN LATERAL (
+        SELECT DISTINCT ON (task_id) tenant_id, task_id, id AS last_id, status::text AS status
+          FROM task_events
+         WHERE id > %(after)s
+         ORDER BY task_id, id DESC
+       ) e ON true
+ ORDER BY e.last_id;

@@ -8,6 +8,7 @@ import asyncio
 import time
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.api.conftest import Caller, assert_problem
@@ -49,6 +50,32 @@ async def test_a_long_poll_answers_when_the_status_changes(
     assert response.headers["X-Status-Changed"] == "true"
     assert response.headers["Preference-Applied"] == "wait=2"
     assert time.monotonic() - changed_from < 1.5  # the worker's start, a lease, one watch
+
+
+async def test_a_long_poll_wakes_for_an_event_that_commits_after_a_later_numbered_one(
+    acme: Caller, database_url: str
+) -> None:
+    task_id = await queued_task(acme)
+    poll = asyncio.create_task(
+        acme.http.get(f"/api/v1/tasks/{task_id}", headers={"Prefer": "wait=2"})
+    )
+    async with await psycopg.AsyncConnection.connect(database_url) as slow:
+        # A slow transaction takes its event id first and commits last.
+        await slow.execute(
+            "UPDATE tasks SET status = 'Cancelled', finished_at = now() WHERE id = %s", (task_id,)
+        )
+        await slow.execute(
+            "INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status)"
+            " VALUES (%s, %s, 2, 'TaskCancelled', 'Cancelled')",
+            (task_id, acme.tenant_id),
+        )
+        await queued_task(acme)  # a later-numbered event, committed at once
+        await asyncio.sleep(0.6)  # the watcher has read past it
+        await slow.commit()
+    committed = time.monotonic()
+    response = await poll
+    assert response.json()["status"] == "Cancelled"
+    assert time.monotonic() - committed < 0.9  # seen by the watcher, not at the deadline
 
 
 async def test_a_long_poll_on_a_task_that_does_not_change_answers_when_the_wait_ends(
