@@ -165,3 +165,9 @@ async def test_batches_drained_by_two_workers_each_complete_once(
     tasks = (await acme.http.get("/api/v1/tasks", params={"pageSize": 200})).json()
     callbacks = [t for t in tasks["items"] if "batch" in t["payload"]]
     assert sorted(c["payload"]["batch"]["id"] for c in callbacks) == sorted(ids)
+
+
+async def test_a_batch_body_over_max_payload_bytes_is_a_413(acme: Caller) -> None:
+    """The body limit is MAX_PAYLOAD_BYTES (1 MiB here) for a batch as for any body."""
+    big = [{"type": "demo.noop", "payload": {"text": "x" * 200}} for _ in range(6000)]
+    assert_problem(await acme.http.post("/api/v1/batches", json={"tasks": big}, timeout=60), 413)
