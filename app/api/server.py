@@ -11,6 +11,7 @@ from hypercorn.config import Config
 from quart import Quart
 
 from app.api import wire_errors
+from app.api.streams import current_hub
 
 
 async def serve_api(
@@ -27,7 +28,15 @@ async def serve_api(
     # Through our logging setup (JSON file, redaction) rather than a stream of its own.
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 10
-    await serve(app, config, shutdown_trigger=stop.wait)
+
+    async def stopping() -> None:
+        await stop.wait()
+        # Streams end and waiting requests answer now (a Sync POST with its 202 and
+        # Location), instead of being cut at the graceful timeout.
+        if (hub := current_hub()) is not None:
+            hub.begin_closing()
+
+    await serve(app, config, shutdown_trigger=stopping)
 
 
 def freeze_startup_objects() -> None:
