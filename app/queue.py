@@ -85,10 +85,12 @@ class Queue:
         on_complete: EnqueueTask | None = None,
         failure_policy: FailurePolicy = FailurePolicy.CONTINUE,
         idempotency_key: str | None = None,
+        depends_on: Mapping[int, Sequence[int]] | None = None,
         connection: Any = None,
     ) -> BatchRecord:
         """Create a batch: its tasks (1 to 10 000) in one statement, and `on_complete`
-        queued once when every one has ended. With `connection` (a psycopg
+        queued once when every one has ended. `depends_on` maps a task's index to the
+        indexes of the tasks it waits for (a DAG). With `connection` (a psycopg
         AsyncConnection of yours), inside your own transaction: it commits, or rolls
         back, with your other writes."""
         command = CreateBatch(
@@ -97,6 +99,7 @@ class Queue:
             on_complete=on_complete,
             failure_policy=failure_policy,
             idempotency_key=idempotency_key,
+            depends_on=depends_on or {},
         )
         store = batch_store(self._services, connection)
         return (await create_batch(command, batches=store)).batch

@@ -74,6 +74,9 @@ def to_command(item: CreateTask, tenant_id: uuid.UUID, default_max_attempts: int
 async def create() -> Response:
     """Create a batch and its tasks in one transaction (1 to 10 000 tasks, one statement).
 
+    A task may `dependsOn` others of the batch by their `name` (a DAG): it is held until
+    they have all succeeded, and cancelled if one of them does not.
+
     The body is bounded by MAX_PAYLOAD_BYTES like every body (1 MiB by default).
 
     Send `Idempotency-Key` to make retries safe: the same key with the same body returns
@@ -95,6 +98,7 @@ async def create() -> Response:
         trace_id=current_trace_id(),
         idempotency_key=key,
         request_hash=data.fingerprint() if key else None,
+        depends_on=data.dependency_indexes(),
     )
     created = await create_batch(command, batches=store())
     headers = Headers({"Location": f"/api/v1/batches/{created.batch.id}"})

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from app.application.ports import EnqueueTask, TaskRecord
 from app.application.tasks import IdempotencyConflict, TaskNotFound, fingerprint
-from app.domain.dependencies import MAX_BATCH_CHILDREN, FailurePolicy
+from app.domain.dependencies import MAX_BATCH_CHILDREN, FailurePolicy, dependency_error
 from app.domain.enums import TaskStatus
 from app.domain.errors import DomainError
 from app.domain.ids import new_task_id
@@ -36,6 +36,9 @@ class CreateBatch:
     trace_id: str | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    # dependsOn: a task's index -> the indexes of the tasks it waits for (a DAG). Such a
+    # task is held until they have all succeeded, and cancelled if one does not.
+    depends_on: Mapping[int, Sequence[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +82,9 @@ class BatchStore(Protocol):
         batch_id: uuid.UUID,
         children: Sequence[tuple[uuid.UUID, EnqueueTask]],
     ) -> bool:
-        """Insert the batch, its group and its children in one statement; False when the
-        tenant already used its idempotency key (nothing inserted)."""
+        """Insert the batch, its group, its children and their dependencies
+        (`batch.depends_on`) in one statement; False when the tenant already used its
+        idempotency key (nothing inserted)."""
         ...
 
     async def get(self, tenant_id: uuid.UUID, batch_id: uuid.UUID) -> BatchRecord | None:
@@ -101,6 +105,10 @@ class BatchStore(Protocol):
 class EmptyBatch(DomainError):
     def __init__(self) -> None:
         super().__init__(f"a batch needs 1 to {MAX_BATCH_CHILDREN} tasks")
+
+
+class InvalidDependencies(DomainError):
+    """dependsOn is not a DAG over the batch's tasks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +132,7 @@ def batch_fingerprint(command: CreateBatch) -> str:
         "failurePolicy": command.failure_policy.value,
         "priority": command.priority,
         "correlationId": command.correlation_id,
+        "dependsOn": {str(k): sorted(v) for k, v in sorted(command.depends_on.items())},
     }
     encoded = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(encoded.encode()).hexdigest()
@@ -134,6 +143,9 @@ async def create_batch(command: CreateBatch, *, batches: BatchStore) -> BatchCre
     key answers the original batch; the key reused for another request is a conflict."""
     if not 1 <= len(command.tasks) <= MAX_BATCH_CHILDREN:
         raise EmptyBatch()
+    problem = dependency_error(len(command.tasks), command.depends_on)
+    if problem is not None:
+        raise InvalidDependencies(problem)
     request_hash = None
     if command.idempotency_key is not None:
         request_hash = command.request_hash or batch_fingerprint(command)

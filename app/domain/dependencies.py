@@ -9,7 +9,7 @@ rules decide what is counted and how a completed parent ends.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -41,6 +41,7 @@ class FailurePolicy(StrEnum):
 class ChildChange:
     """One child entering (sign 1) or leaving (sign -1) an ending of its parent's count."""
 
+    task_id: uuid.UUID
     parent_id: uuid.UUID
     tenant_id: uuid.UUID
     status: TaskStatus
@@ -48,6 +49,7 @@ class ChildChange:
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "task": str(self.task_id),
             "parent": str(self.parent_id),
             "tenant": str(self.tenant_id),
             "status": self.status.value,
@@ -56,16 +58,43 @@ class ChildChange:
 
 
 def child_changes(
-    rows: Iterable[tuple[uuid.UUID | None, uuid.UUID, str]], *, reopened: bool = False
+    rows: Iterable[tuple[uuid.UUID, uuid.UUID | None, uuid.UUID, str]], *, reopened: bool = False
 ) -> list[ChildChange]:
-    """The changes to count from (parent id, tenant id, status) rows: children only,
-    and only endings (a retry or a hand-back is not one)."""
+    """The changes to count from (task id, parent id, tenant id, status) rows: children
+    only, and only endings (a retry or a hand-back is not one)."""
     changes = []
-    for parent_id, tenant_id, status in rows:
+    for task_id, parent_id, tenant_id, status in rows:
         if parent_id is None or TaskStatus(status) not in CHILD_ENDINGS:
             continue
-        changes.append(ChildChange(parent_id, tenant_id, TaskStatus(status), -1 if reopened else 1))
+        sign = -1 if reopened else 1
+        changes.append(ChildChange(task_id, parent_id, tenant_id, TaskStatus(status), sign))
     return changes
+
+
+def dependency_error(count: int, depends_on: Mapping[int, Collection[int]]) -> str | None:
+    """None when `depends_on` (task index -> the indexes it depends on) is a DAG over
+    tasks 0..count-1; else what is wrong with it, in words."""
+    for task, needs in depends_on.items():
+        if not 0 <= task < count or any(not 0 <= n < count for n in needs):
+            return "dependsOn names a task that is not in the batch"
+        if task in needs:
+            return f"task {task} depends on itself"
+    # Kahn: a DAG empties; what is left is on a cycle.
+    waiting = {task: len(set(needs)) for task, needs in depends_on.items() if needs}
+    successors: dict[int, list[int]] = {}
+    for task, needs in depends_on.items():
+        for need in set(needs):
+            successors.setdefault(need, []).append(task)
+    ready = [task for task in range(count) if task not in waiting]
+    while ready:
+        for successor in successors.get(ready.pop(), ()):
+            waiting[successor] -= 1
+            if waiting[successor] == 0:
+                del waiting[successor]
+                ready.append(successor)
+    if waiting:
+        return f"dependsOn has a cycle through task {min(waiting)}"
+    return None
 
 
 def parent_ending(*, dead_lettered: int, cancel_requested: bool) -> TaskStatus:

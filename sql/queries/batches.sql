@@ -1,5 +1,5 @@
 -- name: batch_create
--- Create a batch in one statement: its parent task (held in Created, waiting for its children), its group row and every child (Queued), with their events; nothing when the tenant already used the batch's idempotency key. Returns the parent's id.
+-- Create a batch in one statement: its parent task (held in Created, waiting for its children), its group row, every child (Queued, or held in Created while it waits for the tasks it depends on) with their events, and the dependsOn edges; nothing when the tenant already used the batch's idempotency key. Returns the parent's id.
 WITH input AS (
     SELECT *
       FROM jsonb_to_record(%(batch)s::jsonb)
@@ -22,17 +22,24 @@ WITH input AS (
 ), children AS (
     INSERT INTO tasks (id, tenant_id, parent_id, type, domain_type, capability_type, priority,
                        payload, scheduled_at, max_attempts, timeout_seconds, retry_policy,
-                       correlation_id, trace_id)
+                       correlation_id, trace_id, status, wait_reason, deps_pending)
     SELECT c.id, p.parent_tenant, p.id, c.type, c.domain_type, c.capability_type, c.priority,
            c.payload, coalesce(c.scheduled_at, now()), c.max_attempts, c.timeout_seconds,
-           c.retry_policy, c.correlation_id, c.trace_id
+           c.retry_policy, c.correlation_id, c.trace_id,
+           CASE WHEN c.deps_pending > 0 THEN 'Created' ELSE 'Queued' END::task_status,
+           CASE WHEN c.deps_pending > 0 THEN 'dependencies' END, c.deps_pending
       FROM (SELECT id, tenant_id AS parent_tenant FROM parent) p
      CROSS JOIN jsonb_to_recordset(%(children)s::jsonb)
            AS c(id uuid, type text, domain_type domain_type, capability_type capability_type,
                 priority smallint, payload jsonb, scheduled_at timestamptz,
                 max_attempts integer, timeout_seconds integer, retry_policy jsonb,
-                correlation_id text, trace_id text)
+                correlation_id text, trace_id text, deps_pending integer)
     RETURNING id, tenant_id, version, status, trace_id, attempt_count, scheduled_at, priority
+), edges AS (
+    INSERT INTO task_dependencies (task_id, depends_on, tenant_id)
+    SELECT e.task_id, e.depends_on, p.tenant_id
+      FROM parent p
+     CROSS JOIN jsonb_to_recordset(%(edges)s::jsonb) AS e(task_id uuid, depends_on uuid)
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
                              detail)
@@ -43,6 +50,7 @@ WITH input AS (
     SELECT id, tenant_id, version, 'TaskQueued', status, trace_id, attempt_count,
            jsonb_build_object('scheduledAt', scheduled_at, 'priority', priority)
       FROM children
+     WHERE status = 'Queued'  -- a held task publishes nothing until it is released
 )
 SELECT id FROM parent;
 

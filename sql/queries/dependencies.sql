@@ -1,7 +1,7 @@
 -- name: task_groups_settle
--- Apply children's endings (sign 1) and reopenings (sign -1) to their parents, in the transaction that changed the children; returns the parents it completed (docs/design/dependencies.md).
+-- Apply children's endings (sign 1) and reopenings (sign -1), in the transaction that changed the children: first to the tasks that depend on them (released, or cancelled in turn), then to their parents; returns the parents it completed (docs/design/dependencies.md).
 SELECT parent_id, parent_status, callback_task_id
-  FROM task_groups_settle(%(changes)s::jsonb);
+  FROM task_groups_settle(task_dependencies_release(%(changes)s::jsonb));
 
 -- name: task_group_lock
 -- Lock a parent's group row (before its task row, the order every path takes); says whether the task is a parent.

@@ -162,7 +162,7 @@ WITH outcome AS (
 )
 -- parent_id and status: the endings of children, for task_groups_settle in the same
 -- transaction (the store runs it only when a child was among the outcomes).
-SELECT ended_attempt_id, parent_id, tenant_id, status FROM finished;
+SELECT ended_attempt_id, id, parent_id, tenant_id, status FROM finished;
 
 -- name: task_extend_leases
 -- Heartbeat: push the deadline of leases this worker still holds; says which have a cancel request.

@@ -113,8 +113,12 @@ WITH doomed AS (
            timed_attempts = h.timed_attempts + EXCLUDED.timed_attempts
 ), events AS (
     DELETE FROM task_events e USING doomed d WHERE e.task_id = d.id
+), edges AS (
+    -- A task's dependsOn edges go with it (it ended after everything it depended on).
+    DELETE FROM task_dependencies e USING doomed d WHERE e.task_id = d.id
 )
--- Attempts and events lost their foreign keys to tasks in 0004, so they are deleted above;
+-- Attempts and events lost their foreign keys to tasks in 0004 (and dependsOn edges never
+-- had one), so they are deleted above;
 -- artifact rows go with their task by the ON DELETE CASCADE of task_artifacts.task_id (0001).
 DELETE FROM tasks t
  USING doomed d

@@ -32,6 +32,7 @@ def make_batch(services: Services, tenant: uuid.UUID) -> MakeBatch:  # noqa: F81
         fail_fast: bool = False,
         max_attempts: int = 3,
         idempotency_key: str | None = None,
+        depends_on: dict[int, list[int]] | None = None,
     ) -> BatchRecord:
         command = CreateBatch(
             tenant_id=tenant,
@@ -46,6 +47,7 @@ def make_batch(services: Services, tenant: uuid.UUID) -> MakeBatch:  # noqa: F81
             ),
             failure_policy=FailurePolicy.FAIL_FAST if fail_fast else FailurePolicy.CONTINUE,
             idempotency_key=idempotency_key,
+            depends_on=depends_on or {},
         )
         created = await create_batch(command, batches=PgBatchStore(services.pool))
         return created.batch

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.api.conftest import assert_problem
 from tests.batches.http import Caller, acme, base_url, globex, wait_batch
 from tests.workers.conftest import StartWorker
@@ -171,3 +173,44 @@ async def test_a_batch_body_over_max_payload_bytes_is_a_413(acme: Caller) -> Non
     """The body limit is MAX_PAYLOAD_BYTES (1 MiB here) for a batch as for any body."""
     big = [{"type": "demo.noop", "payload": {"text": "x" * 200}} for _ in range(6000)]
     assert_problem(await acme.http.post("/api/v1/batches", json={"tasks": big}, timeout=60), 413)
+
+
+async def test_tasks_run_after_those_they_depend_on(
+    acme: Caller, start_worker: StartWorker
+) -> None:
+    tasks = [
+        {"name": "fetch", "type": "demo.sleep", "payload": {"seconds": 0.1}},
+        {"name": "summarize", "type": "demo.noop", "dependsOn": ["fetch"]},
+        {"type": "demo.noop", "dependsOn": ["fetch", "summarize"]},
+    ]
+    created = await acme.http.post("/api/v1/batches", json={"tasks": tasks})
+    assert created.status_code == 201, created.text
+    assert created.json()["counts"]["byStatus"] == {"Queued": 1, "Created": 2}
+    await start_worker()
+    done = await wait_batch(acme, created.json()["id"], {"Succeeded"})
+    page = (await acme.http.get(done["childrenUrl"])).json()["items"]
+    starts = [task["startedAt"] for task in page]
+    finishes = [task["finishedAt"] for task in page]
+    assert finishes[0] <= starts[1] and finishes[1] <= starts[2]
+
+
+@pytest.mark.parametrize(
+    ("tasks", "problem"),
+    [
+        ([{"name": "a", "type": "x", "dependsOn": ["a"]}], "depends on itself"),
+        (
+            [
+                {"name": "a", "type": "x", "dependsOn": ["b"]},
+                {"name": "b", "type": "x", "dependsOn": ["a"]},
+            ],
+            "cycle",
+        ),
+        ([{"type": "x", "dependsOn": ["nobody"]}], "names no task of the batch"),
+        ([{"name": "a", "type": "x"}, {"name": "a", "type": "x"}], "given twice"),
+    ],
+)
+async def test_dependencies_that_are_not_a_dag_are_a_422(
+    acme: Caller, tasks: list[dict[str, Any]], problem: str
+) -> None:
+    body = assert_problem(await acme.http.post("/api/v1/batches", json={"tasks": tasks}), 422)
+    assert problem in str(body)

@@ -64,10 +64,15 @@ class PgBatchStore:
             "total": len(children),
         }
         rows = [_child(child_id, c) for child_id, c in children]
+        edges = []
+        for index, needs in batch.depends_on.items():
+            unique = sorted(set(needs))
+            if unique:
+                rows[index]["deps_pending"] = len(unique)  # held until these end
+            edges += [{"task_id": rows[index]["id"], "depends_on": rows[n]["id"]} for n in unique]
+        params = {"batch": Jsonb(parent), "children": Jsonb(rows), "edges": Jsonb(edges)}
         async with self._connection() as conn:
-            cursor = await conn.execute(
-                query("batch_create"), {"batch": Jsonb(parent), "children": Jsonb(rows)}
-            )
+            cursor = await conn.execute(query("batch_create"), params)
             return await cursor.fetchone() is not None
 
     async def get(self, tenant_id: uuid.UUID, batch_id: uuid.UUID) -> BatchRecord | None:

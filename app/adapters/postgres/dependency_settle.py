@@ -27,10 +27,10 @@ async def settle(conn: AsyncConnection[Any], changes: Iterable[ChildChange]) -> 
 
 async def settle_rows(
     conn: AsyncConnection[Any],
-    rows: Iterable[tuple[uuid.UUID | None, uuid.UUID, str]],
+    rows: Iterable[tuple[uuid.UUID, uuid.UUID | None, uuid.UUID, str]],
     *,
     reopened: bool = False,
 ) -> None:
-    """Rows of (parent id, tenant id, status): the children that ended in `status`, or,
-    with `reopened`, that left it again."""
+    """Rows of (task id, parent id, tenant id, status): the children that ended in
+    `status`, or, with `reopened`, that left it again."""
     await settle(conn, child_changes(rows, reopened=reopened))

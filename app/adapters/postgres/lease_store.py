@@ -85,9 +85,7 @@ class PgLeaseStore:
             async with conn.transaction():
                 cursor = await conn.execute(query("task_finish_attempts"), params)
                 rows = await cursor.fetchall()
-                await settle_rows(
-                    conn, [(parent, tenant, status) for _, parent, tenant, status in rows]
-                )
+                await settle_rows(conn, [row[1:] for row in rows])
         self._child_attempts.difference_update(children)
         return {row[0] for row in rows}
 

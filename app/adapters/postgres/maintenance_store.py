@@ -36,7 +36,7 @@ class PgMaintenanceStore:
             cursor = await conn.execute(query("task_rescue_expired"), {"limit": limit})
             rows = await cursor.fetchall()
             await settle_rows(
-                conn, [(parent, tenant, status) for _, status, parent, tenant in rows]
+                conn, [(task, parent, tenant, status) for task, status, parent, tenant in rows]
             )
         return len(rows)
 

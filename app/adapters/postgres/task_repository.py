@@ -100,9 +100,9 @@ class PgTaskRepository:
             await conn.execute(query("task_group_lock"), ids)
             cursor = await conn.execute(query("task_cancel"), ids)
             row = await cursor.fetchone()
-            changes = [(parent, tenant, status) for _, parent, tenant, status in children]
+            changes = [(task, parent, tenant, status) for task, parent, tenant, status in children]
             if row is not None:
-                changes.append((row[2], row[3], row[1]))
+                changes.append((row[0], row[2], row[3], row[1]))
             await settle_rows(conn, changes)
             if row is None:
                 return None
@@ -120,7 +120,7 @@ class PgTaskRepository:
             )
             row = await cursor.fetchone()
             if row is not None:
-                await settle_rows(conn, [(row[2], row[3], row[1])], reopened=True)
+                await settle_rows(conn, [(row[0], row[2], row[3], row[1])], reopened=True)
         return row is not None
 
 
