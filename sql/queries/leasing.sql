@@ -160,9 +160,15 @@ WITH outcome AS (
       FROM finished
      WHERE NOT (unstarted AND status = 'Queued')
 )
--- parent_id and status: the endings of children, for task_groups_settle in the same
--- transaction (the store runs it only when a child was among the outcomes).
-SELECT ended_attempt_id, id, parent_id, tenant_id, status FROM finished;
+-- A child's id, parent, tenant and status, for the settle in the same transaction (the
+-- store runs it only when a child was among the outcomes); NULLs for a task of its own,
+-- which cost the client nothing to read.
+SELECT ended_attempt_id,
+       CASE WHEN parent_id IS NOT NULL THEN id END,
+       parent_id,
+       CASE WHEN parent_id IS NOT NULL THEN tenant_id END,
+       CASE WHEN parent_id IS NOT NULL THEN status END
+  FROM finished;
 
 -- name: task_extend_leases
 -- Heartbeat: push the deadline of leases this worker still holds; says which have a cancel request.
