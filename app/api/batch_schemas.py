@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from app.api.input_types import Output, QueryInt, RequestBody, Schema
+from app.api.input_types import Output, QueryInt, RequestBody, Schema, whole_number
 from app.api.schemas import CreateTask, TaskBody
 from app.domain.dependencies import MAX_BATCH_CHILDREN, FailurePolicy, dependency_error
 from app.domain.enums import TaskStatus
@@ -43,6 +43,7 @@ class CreateBatchRequest(RequestBody):
     on_complete: CreateTask | None = None
     failure_policy: FailurePolicy = Field(default=FailurePolicy.CONTINUE, strict=False)
     priority: int = Field(default=5, ge=1, le=10, description="The callback's default.")
+    _whole_numbers = field_validator("priority", mode="before")(whole_number)
     correlation_id: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")

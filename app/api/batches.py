@@ -22,7 +22,12 @@ from app.api.batch_schemas import (
     ChildListQuery,
     CreateBatchRequest,
 )
-from app.api.bodies import model_response, refuse_unfit_payloads, request_model
+from app.api.bodies import (
+    json_bodies_only,
+    model_response,
+    refuse_unfit_payloads,
+    request_model,
+)
 from app.api.dependencies import deps
 from app.api.problems import ProblemError
 from app.api.representation import rendered, rendered_fields
@@ -42,6 +47,7 @@ from app.domain.enums import TaskStatus
 
 blueprint = Blueprint("batches", __name__, url_prefix="/api/v1")
 blueprint.before_request(require_api_key)
+blueprint.before_request(json_bodies_only)
 
 
 def store() -> BatchStore:
@@ -71,7 +77,8 @@ def to_command(item: CreateTask, tenant_id: uuid.UUID, default_max_attempts: int
 @blueprint.post("/batches")
 @document_request(CreateBatchRequest)
 @document_response(BatchBody, 201)
-async def create() -> Response:
+@document_response(BatchBody, 200)
+async def new_batch() -> Response:
     """Create a batch and its tasks in one transaction (1 to 10 000 tasks, one statement).
 
     A task may `dependsOn` others of the batch by their `name` (a DAG): it is held until
@@ -109,7 +116,7 @@ async def create() -> Response:
 
 @blueprint.get("/batches/<uuid:batch_id>")
 @document_response(BatchBody, 200)
-async def show(batch_id: uuid.UUID) -> Response:
+async def show_batch(batch_id: uuid.UUID) -> Response:
     """Counts by status, progress (done / total) and the callback task; the children are
     listed, in the order given, at `childrenUrl`."""
     record = await get_batch(tenant_scope(), batch_id, batches=store())
@@ -119,7 +126,7 @@ async def show(batch_id: uuid.UUID) -> Response:
 @blueprint.get("/batches/<uuid:batch_id>/children")
 @validate_querystring(ChildListQuery)
 @document_response(ChildList, 200)
-async def children(batch_id: uuid.UUID, query_args: ChildListQuery) -> Response:
+async def batch_children(batch_id: uuid.UUID, query_args: ChildListQuery) -> Response:
     """A page of the batch's tasks in the order they were given; `nextAfter` pages on."""
     tenant_id, batches = tenant_scope(), store()
     await get_batch(tenant_id, batch_id, batches=batches)
@@ -136,7 +143,7 @@ async def children(batch_id: uuid.UUID, query_args: ChildListQuery) -> Response:
 
 @blueprint.post("/batches/<uuid:batch_id>/cancel")
 @document_response(CancelResult, 200)
-async def cancel(batch_id: uuid.UUID) -> Response:
+async def cancel_batch(batch_id: uuid.UUID) -> Response:
     """Cancel a batch: its waiting tasks at once, its running ones by asking their
     workers. The batch ends, Cancelled, when its last task has; no callback is queued.
     A batch that already ended is a 409."""

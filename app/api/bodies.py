@@ -99,3 +99,21 @@ def _unfit_detail(
         f"No worker has a handler of its own for type {tasks[0].type!r}, so the built-in "
         f"{unfit.capability} handler would run it, and it refuses the payload: {reasons}."
     )
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+async def json_bodies_only() -> None:
+    """before_request: a body must be JSON; anything else is a 415, before any parsing."""
+    if request.method not in BODY_METHODS:
+        return
+    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    )
+    if has_body and not request.is_json:
+        raise ProblemError(
+            415,
+            f"Send the body as application/json (got {request.mimetype or 'no content type'}).",
+            slug="unsupported-media-type",
+        )

@@ -102,6 +102,17 @@ def _true_or_false(value: Any) -> Any:
 
 
 QueryInt = Annotated[int, BeforeValidator(_digits)]
+
+
+def whole_number(value: Any) -> Any:
+    """A "before" validator for integer fields: JSON Schema's "integer" includes 8.0;
+    strict validation still refuses 8.5, true and "8". (As a field validator, not an
+    Annotated type: pydantic then drops an optional field's bounds from its schema.)"""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
 
 

@@ -37,6 +37,7 @@ COMMON_ERRORS = {
     "503": "A dependency (Postgres) is unavailable.",
 }
 TASK_ERRORS = {"404": "No such task for this tenant (or no such artifact)."}
+BATCH_ERRORS = {"404": "No such batch for this tenant."}
 STATE_ERRORS = {"409": "The task's state does not allow this."}
 PROBLEM = {
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -205,6 +206,8 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
         errors = dict(COMMON_ERRORS)
         if "{task_id}" in path:
             errors.update(TASK_ERRORS)
+        if "{batch_id}" in path:
+            errors.update(BATCH_ERRORS)
         if path.endswith(("/cancel", "/requeue")):
             errors.update(STATE_ERRORS)
         if not path.startswith("/api/"):
@@ -238,7 +241,7 @@ def _document_headers(path: str, operation: dict[str, Any]) -> None:
         return
     parameters = operation.setdefault("parameters", [])
     parameters.append(TENANT_PARAMETER)
-    if path == "/api/v1/tasks" and "requestBody" in operation:
+    if path in ("/api/v1/tasks", "/api/v1/batches") and "requestBody" in operation:
         parameters.append(IDEMPOTENCY_PARAMETER)
     if path == "/api/v1/events":
         parameters.extend((RESUME_PARAMETER, RESUME_QUERY))
@@ -330,6 +333,13 @@ TASK_LINKS = {
 }
 
 
+BATCH_LINKS = {
+    "GetBatch": ("get_show_batch", "The batch as it is now."),
+    "ListChildren": ("get_batch_children", "Its tasks, page by page."),
+    "CancelBatch": ("post_cancel_batch", "Cancel it and its waiting tasks."),
+}
+
+
 def _document_links(paths: dict[str, Any]) -> None:
     """OpenAPI links: where each returned id leads (clients and stateful testers follow)."""
 
@@ -351,6 +361,17 @@ def _document_links(paths: dict[str, Any]) -> None:
         response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
         if response is not None:
             response["links"] = links(at)
+    batch_links = {
+        name: _link(operation_id, description, batch_id="$response.body#/id")
+        for name, (operation_id, description) in BATCH_LINKS.items()
+    }
+    for status in (200, 201):
+        response = paths.get("/api/v1/batches", {}).get("post", {}).get("responses", {})
+        if status in response:
+            response[status]["links"] = batch_links
+    shown = paths.get("/api/v1/batches/{batch_id}", {}).get("get")
+    if shown is not None:
+        shown["responses"][200]["links"] = batch_links
     listing = paths.get("/api/v1/tasks/{task_id}/artifacts", {}).get("get")
     if listing is not None:
         listing["responses"][200]["links"] = {

@@ -35,6 +35,9 @@ CREATE_TASK = "/api/v1/tasks"
 CREATE_BATCH = "/api/v1/tasks/batch"
 
 
+CREATE_GROUP = "/api/v1/batches"
+
+
 def document_payloads(document: dict[str, Any]) -> None:
     """Add the text rules, the payload's shape and the capability catalogue."""
     components: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
@@ -43,10 +46,16 @@ def document_payloads(document: dict[str, Any]) -> None:
     paths = document.get("paths", {})
     single = _request_schema(paths.get(CREATE_TASK, {}).get("post"))
     batch = _request_schema(paths.get(CREATE_BATCH, {}).get("post"))
-    for schema in (single, components.get("BatchItem"), components.get("RetryPolicyBody")):
+    # The task bodies, as sent alone, in a batch of tasks, or in a batch with callbacks.
+    task_bodies = [
+        single,
+        *(components.get(name) for name in ("BatchItem", "BatchTask", "CreateTask")),
+    ]
+    groups = _request_schema(paths.get(CREATE_GROUP, {}).get("post"))
+    for schema in (*task_bodies, groups, components.get("RetryPolicyBody")):
         if schema is not None:
             _no_nul_in_text(schema)
-    for schema in (single, components.get("BatchItem")):
+    for schema in task_bodies:
         if schema is not None and "payload" in schema.get("properties", {}):
             schema["properties"]["payload"] = _payload_schema(
                 schema["properties"]["payload"], names

@@ -24,6 +24,8 @@ DOMAIN_STATUS = {
     "IdempotencyConflict": (422, "idempotency-key-reused"),
     "DuplicateIdempotencyKey": (422, "idempotency-key-repeated"),
     "InvalidTransition": (409, "invalid-transition"),
+    "EmptyBatch": (422, "empty-batch"),
+    "InvalidDependencies": (422, "invalid-dependencies"),
 }
 
 

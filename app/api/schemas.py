@@ -27,6 +27,7 @@ from app.api.input_types import (
     SafeText,
     Schema,
     check_json_value,
+    whole_number,
 )
 from app.domain.enums import AttemptStatus, CapabilityType, DomainType, ExecutionType, TaskStatus
 from app.domain.retry import MAX_DELAY_SECONDS, RetryPolicy, policy_from_mapping
@@ -74,14 +75,9 @@ class CreateTask(RequestBody):
     retry_policy: RetryPolicyBody | None = None
     correlation_id: SafeText | None = Field(default=None, min_length=1, max_length=200)
 
-    @field_validator("priority", "max_attempts", "timeout_seconds", mode="before")
-    @classmethod
-    def _integral(cls, value: Any) -> Any:
-        # JSON Schema's "integer" includes 8.0; strict validation still refuses 8.5,
-        # true and "8".
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
+    _whole_numbers = field_validator("priority", "max_attempts", "timeout_seconds", mode="before")(
+        whole_number
+    )
 
     @field_validator("payload")
     @classmethod

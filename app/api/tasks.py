@@ -16,7 +16,12 @@ from quart_schema import (
 from werkzeug.datastructures import Headers
 
 from app.api.auth import charge_tasks, principal, require_api_key, tenant_scope
-from app.api.bodies import model_response, refuse_unfit_payloads, request_model
+from app.api.bodies import (
+    json_bodies_only,
+    model_response,
+    refuse_unfit_payloads,
+    request_model,
+)
 from app.api.dependencies import deps
 from app.api.input_types import KEY_RULE, check_key
 from app.api.problems import ProblemError
@@ -62,7 +67,6 @@ blueprint = Blueprint("tasks", __name__, url_prefix="/api/v1")
 blueprint.before_request(require_api_key)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 ERRORS = {
     400: Problem,
     401: Problem,
@@ -75,20 +79,7 @@ ERRORS = {
 }
 
 
-@blueprint.before_request
-async def _json_only() -> None:
-    """A body must be JSON: anything else is a 415, before any parsing."""
-    if request.method not in BODY_METHODS:
-        return
-    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get(
-        "Transfer-Encoding", ""
-    )
-    if has_body and not request.is_json:
-        raise ProblemError(
-            415,
-            f"Send the body as application/json (got {request.mimetype or 'no content type'}).",
-            slug="unsupported-media-type",
-        )
+blueprint.before_request(json_bodies_only)
 
 
 def command(

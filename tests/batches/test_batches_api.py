@@ -214,3 +214,10 @@ async def test_dependencies_that_are_not_a_dag_are_a_422(
 ) -> None:
     body = assert_problem(await acme.http.post("/api/v1/batches", json={"tasks": tasks}), 422)
     assert problem in str(body)
+
+
+async def test_a_batch_body_that_is_not_json_is_a_415(acme: Caller) -> None:
+    response = await acme.http.post(
+        "/api/v1/batches", content=b"tasks=1", headers={"Content-Type": "text/plain"}
+    )
+    assert assert_problem(response, 415)["type"].endswith("/unsupported-media-type")
