@@ -14,6 +14,10 @@ from tests.api.conftest import Caller, assert_problem
 ENDPOINTS = {
     ("post", "/api/v1/tasks"),
     ("post", "/api/v1/tasks/batch"),
+    ("post", "/api/v1/batches"),
+    ("get", "/api/v1/batches/{batch_id}"),
+    ("get", "/api/v1/batches/{batch_id}/children"),
+    ("post", "/api/v1/batches/{batch_id}/cancel"),
     ("get", "/api/v1/tasks"),
     ("get", "/api/v1/tasks/{task_id}"),
     ("post", "/api/v1/tasks/{task_id}/cancel"),
