@@ -38,6 +38,7 @@ COMMON_ERRORS = {
 }
 TASK_ERRORS = {"404": "No such task for this tenant (or no such artifact)."}
 BATCH_ERRORS = {"404": "No such batch for this tenant."}
+SAGA_ERRORS = {"404": "No such saga for this tenant."}
 STATE_ERRORS = {"409": "The task's state does not allow this."}
 PROBLEM = {
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -208,6 +209,8 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
             errors.update(TASK_ERRORS)
         if "{batch_id}" in path:
             errors.update(BATCH_ERRORS)
+        if "{saga_id}" in path:
+            errors.update(SAGA_ERRORS)
         if path.endswith(("/cancel", "/requeue")):
             errors.update(STATE_ERRORS)
         if not path.startswith("/api/"):
@@ -241,7 +244,7 @@ def _document_headers(path: str, operation: dict[str, Any]) -> None:
         return
     parameters = operation.setdefault("parameters", [])
     parameters.append(TENANT_PARAMETER)
-    if path in ("/api/v1/tasks", "/api/v1/batches") and "requestBody" in operation:
+    if path in ("/api/v1/tasks", "/api/v1/batches", "/api/v1/sagas") and "requestBody" in operation:
         parameters.append(IDEMPOTENCY_PARAMETER)
     if path == "/api/v1/events":
         parameters.extend((RESUME_PARAMETER, RESUME_QUERY))
@@ -339,6 +342,11 @@ BATCH_LINKS = {
     "CancelBatch": ("post_cancel_batch", "Cancel it and its waiting tasks."),
 }
 
+SAGA_LINKS = {
+    "GetSaga": ("get_show_saga", "The saga, its steps and timeline."),
+    "CancelSaga": ("post_saga_cancel", "Cancel it: stop its step and compensate."),
+}
+
 
 def _document_links(paths: dict[str, Any]) -> None:
     """OpenAPI links: where each returned id leads (clients and stateful testers follow)."""
@@ -372,6 +380,18 @@ def _document_links(paths: dict[str, Any]) -> None:
     shown = paths.get("/api/v1/batches/{batch_id}", {}).get("get")
     if shown is not None:
         shown["responses"][200]["links"] = batch_links
+    saga_links = {
+        name: _link(operation_id, description, saga_id="$response.body#/id")
+        for name, (operation_id, description) in SAGA_LINKS.items()
+    }
+    for path, method, statuses in (
+        ("/api/v1/sagas", "post", (200, 201)),
+        ("/api/v1/sagas/{saga_id}", "get", (200,)),
+    ):
+        responses = paths.get(path, {}).get(method, {}).get("responses", {})
+        for status in statuses:
+            if status in responses:
+                responses[status]["links"] = saga_links
     listing = paths.get("/api/v1/tasks/{task_id}/artifacts", {}).get("get")
     if listing is not None:
         listing["responses"][200]["links"] = {

@@ -32,6 +32,7 @@ from app.adapters.postgres.maintenance_store import PgMaintenanceStore
 from app.adapters.postgres.migrator import MigrationError, MigrationReport, migrate
 from app.adapters.postgres.outbox import PgOutbox
 from app.adapters.postgres.pool import create_pool, open_pool
+from app.adapters.postgres.saga_store import PgSagaStore
 from app.adapters.postgres.task_queries import PgTaskQueries
 from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.task_signals import PgTaskSignals
@@ -207,6 +208,7 @@ def build_api(services: Services) -> Quart:
         tasks=PgTaskRepository(services.pool),
         queries=PgTaskQueries(services.pool),
         batches=PgBatchStore(services.pool),
+        sagas=PgSagaStore(services.pool),
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
         handler_directory=CachedHandlerDirectory(PgHandlerDirectory(services.pool)),
@@ -384,6 +386,11 @@ def tenant_repository(services: Services) -> PgTenantRepository:
 def batch_store(services: Services, conn: AsyncConnection[Any] | None = None) -> PgBatchStore:
     """Batches over the services' pool, or inside a caller's own connection and transaction."""
     return PgBatchStore(services.pool, conn)
+
+
+def saga_store(services: Services, conn: AsyncConnection[Any] | None = None) -> PgSagaStore:
+    """Sagas over the services' pool, or inside a caller's own connection and transaction."""
+    return PgSagaStore(services.pool, conn)
 
 
 @dataclass(slots=True)

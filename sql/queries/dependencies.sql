@@ -10,7 +10,7 @@ SELECT parent_id FROM task_groups
    FOR UPDATE;
 
 -- name: task_cancel_children
--- Cancel a parent's children: waiting ones at once, running ones by asking their workers; returns those cancelled now.
+-- Cancel a parent's children: waiting ones at once, running ones by asking their workers (a saga's compensations excepted); returns those cancelled now.
 WITH updated AS (
     UPDATE tasks t
        SET status = CASE WHEN t.status IN ('Created', 'Queued', 'Failed')
@@ -23,6 +23,8 @@ WITH updated AS (
        AND t.tenant_id = %(tenant_id)s
        AND t.status IN ('Created', 'Queued', 'Failed', 'Reserved', 'Running')
        AND t.cancel_requested_at IS NULL
+       -- A saga's compensations are never cancelled: cancelling a saga is what starts them.
+       AND t.wait_reason IS DISTINCT FROM 'compensation'
     RETURNING t.id, t.tenant_id, t.parent_id, t.version, t.status, t.trace_id, t.attempt_count
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt)

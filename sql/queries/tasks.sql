@@ -130,7 +130,7 @@ SELECT count(*)
         OR capability_type = %(capability_type)s::capability_type);
 
 -- name: task_requeue
--- Put a dead-lettered or failed task back in the queue now with fresh attempts: as many as it was given, numbered on from its last one (attempt_count is not reset, so attempt numbers stay unique), with progress and state cleared. A parent (batch) is not requeued: requeue its dead children, which reopens it. Returns the status the task left.
+-- Put a dead-lettered or failed task back in the queue now with fresh attempts: as many as it was given, numbered on from its last one (attempt_count is not reset, so attempt numbers stay unique), with progress and state cleared. A parent (batch) is not requeued: requeue its dead children, which reopens it; a saga's dead step is not requeued either. Returns the status the task left.
 WITH before AS (
     SELECT id, status
       FROM tasks
@@ -161,6 +161,10 @@ WITH before AS (
      WHERE t.id = b.id
        AND t.status IN ('DeadLetter', 'Failed')
        AND t.wait_reason IS DISTINCT FROM 'children'
+       -- A saga's dead step is final: the saga has compensated it (or is compensating).
+       AND NOT (t.status = 'DeadLetter' AND t.parent_id IS NOT NULL
+                AND EXISTS (SELECT 1 FROM task_groups g
+                             WHERE g.parent_id = t.parent_id AND g.kind = 'saga'))
     RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count, t.parent_id,
               b.status AS left_status
 ), events AS (
