@@ -14,7 +14,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.domain.enums import AttemptStatus, TaskStatus
-from app.domain.events import ALL_EVENT_TYPES, BatchEventType, EventType
+from app.domain.events import (
+    ALL_EVENT_TYPES,
+    AnyEventType,
+    BatchEventType,
+    EventType,
+    SagaEventType,
+)
 
 
 class TaskEventBase(BaseModel):
@@ -42,7 +48,7 @@ class TaskEventBase(BaseModel):
 
 
 # What each event adds to the common fields.
-DETAILS: dict[EventType | BatchEventType, dict[str, Any]] = {
+DETAILS: dict[AnyEventType, dict[str, Any]] = {
     EventType.QUEUED: {"scheduledAt": (datetime, ...), "priority": (int, ...)},
     EventType.RUNNING: {"attemptNo": (int, ...), "workerId": (str, ...)},
     EventType.PROGRESSED: {"progress": (int, ...), "state": (str | None, None)},
@@ -83,9 +89,26 @@ DETAILS: dict[EventType | BatchEventType, dict[str, Any]] = {
         "callbackTaskId": (uuid.UUID | None, None),
     },
     BatchEventType.REOPENED: {"generation": (int, ...), "total": (int, ...), "done": (int, ...)},
+    SagaEventType.STARTED: {"steps": (int, ...)},
+    SagaEventType.STEP_RELEASED: {
+        "step": (int, ...),
+        "name": (str | None, None),
+        "role": (Literal["step", "compensation"], ...),
+        "taskId": (uuid.UUID, ...),
+    },
+    SagaEventType.COMPENSATING: {
+        "failedStep": (int | None, None),
+        "compensations": (int, ...),
+        "cause": (Literal["stepFailed", "cancelled"], ...),
+    },
+    SagaEventType.COMPLETED: {
+        "outcome": (Literal["completed", "compensated", "compensation_failed"], ...),
+        "failedStep": (int | None, None),
+        "failedCompensationStep": (int | None, None),
+    },
 }
 
-DESCRIPTIONS: dict[EventType | BatchEventType, str] = {
+DESCRIPTIONS: dict[AnyEventType, str] = {
     EventType.QUEUED: "A task was accepted and waits for a worker (seed 000's TaskQueued).",
     EventType.RUNNING: "A worker started the task's handler (a new attempt).",
     EventType.PROGRESSED: "The running task reported progress (at most about once a second).",
@@ -111,6 +134,21 @@ DESCRIPTIONS: dict[EventType | BatchEventType, str] = {
     BatchEventType.REOPENED: (
         "A dead-lettered child was requeued: the batch waits again, as a new generation."
     ),
+    SagaEventType.STARTED: (
+        "A saga and its steps were created; its first step is queued, the others held."
+    ),
+    SagaEventType.STEP_RELEASED: (
+        "A step was released (the one before it succeeded; its references filled in), or, "
+        "with role compensation, a compensation was queued (newest step first)."
+    ),
+    SagaEventType.COMPENSATING: (
+        "A step did not succeed (or the saga was cancelled): the compensations of the steps "
+        "that succeeded run now, newest first."
+    ),
+    SagaEventType.COMPLETED: (
+        "The saga ended: Succeeded (outcome completed), or DeadLetter / Cancelled with "
+        "outcome compensated or compensation_failed (failedCompensationStep names it)."
+    ),
 }
 
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
@@ -123,7 +161,7 @@ def routing_key(event_type: str) -> str:
     return "task." + _WORD.sub("_", name).lower()
 
 
-def event_model(event_type: EventType | BatchEventType) -> type[TaskEventBase]:
+def event_model(event_type: AnyEventType) -> type[TaskEventBase]:
     """The pydantic model of one event type."""
     fields: dict[str, Any] = {"eventType": (Literal[event_type.value], ...)}
     fields.update(DETAILS[event_type])
@@ -132,9 +170,7 @@ def event_model(event_type: EventType | BatchEventType) -> type[TaskEventBase]:
     )
 
 
-MODELS: dict[EventType | BatchEventType, type[TaskEventBase]] = {
-    e: event_model(e) for e in ALL_EVENT_TYPES
-}
+MODELS: dict[AnyEventType, type[TaskEventBase]] = {e: event_model(e) for e in ALL_EVENT_TYPES}
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

@@ -28,5 +28,16 @@ class BatchEventType(StrEnum):
     REOPENED = "BatchReopened"
 
 
+class SagaEventType(StrEnum):
+    """`eventType` of a saga's own events: events of its parent task (taskId is the saga
+    id), published like every task event; routing key `task.saga_<name>`."""
+
+    STARTED = "SagaStarted"
+    STEP_RELEASED = "SagaStepReleased"
+    COMPENSATING = "SagaCompensating"
+    COMPLETED = "SagaCompleted"
+
+
 # Every event type the outbox carries.
-ALL_EVENT_TYPES: tuple[EventType | BatchEventType, ...] = (*EventType, *BatchEventType)
+AnyEventType = EventType | BatchEventType | SagaEventType
+ALL_EVENT_TYPES: tuple[AnyEventType, ...] = (*EventType, *BatchEventType, *SagaEventType)
