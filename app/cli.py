@@ -27,6 +27,7 @@ from app.bootstrap import (
     database_url,
     rabbitmq_reachable,
     running_services,
+    saga_store,
     tenant_repository,
 )
 from app.bootstrap.preflight import (
@@ -40,6 +41,7 @@ from app.config import Settings, load_settings
 from app.dev_setup import dev_database, worker_child
 from app.domain.errors import DomainError
 from app.logging import configure_logging
+from app.saga_tree import saga_tree
 from workers.signals import run_event_loop, run_until_signalled
 from workers.worker import load_registry, run_worker
 
@@ -324,7 +326,8 @@ def tasks() -> None:
 @click.option("--tenant", "tenant_id", type=click.UUID, required=True, help="The task's tenant id.")
 @click.option("--limit", default=50, show_default=True, help="Children shown under a batch.")
 def tasks_show(task_id: uuid.UUID, tenant_id: uuid.UUID, limit: int) -> None:
-    """Show task TASK_ID; a batch as a tree: its tasks, then its callback."""
+    """Show task TASK_ID; a batch as a tree (its tasks, then its callback), a saga as a
+    tree (its steps in order, each with its compensation)."""
     settings = _start("cli")
 
     async def show() -> list[str]:
@@ -332,6 +335,9 @@ def tasks_show(task_id: uuid.UUID, tenant_id: uuid.UUID, limit: int) -> None:
             task = await services.tasks.get(tenant_id, task_id)
             if task is None:
                 return []
+            saga = await saga_store(services).get(tenant_id, task_id)
+            if saga is not None:
+                return saga_tree(saga)
             batches = batch_store(services)
             batch = await batches.get(tenant_id, task_id)
             if batch is None:

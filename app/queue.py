@@ -12,8 +12,16 @@ from app.application.batches import BatchRecord, CreateBatch, create_batch, get_
 from app.application.context import TaskCancelled, TaskContext
 from app.application.handlers import HandlerRegistry
 from app.application.ports import EnqueueTask, TaskRecord
+from app.application.sagas import CreateSaga, SagaRecord, SagaStep, create_saga, get_saga
 from app.application.tasks import cancel_task, enqueue_task, enqueue_tasks
-from app.bootstrap import Services, batch_store, build_services, build_worker, tenant_repository
+from app.bootstrap import (
+    Services,
+    batch_store,
+    build_services,
+    build_worker,
+    saga_store,
+    tenant_repository,
+)
 from app.config import Settings, load_settings
 from app.domain.dependencies import FailurePolicy
 from app.domain.enums import TaskStatus
@@ -29,6 +37,8 @@ __all__ = [
     "Queue",
     "RetryPolicy",
     "RetryableError",
+    "SagaRecord",
+    "SagaStep",
     "TaskCancelled",
     "TaskContext",
     "TaskStatus",
@@ -107,6 +117,33 @@ class Queue:
     async def get_batch(self, tenant_id: uuid.UUID, batch_id: uuid.UUID) -> BatchRecord:
         """A batch with its counts (TaskNotFound if it is not one of the tenant's)."""
         return await get_batch(tenant_id, batch_id, batches=batch_store(self._services))
+
+    async def enqueue_saga(
+        self,
+        tenant_id: uuid.UUID,
+        steps: Sequence[SagaStep],
+        *,
+        compensate_failed_step: bool = True,
+        idempotency_key: str | None = None,
+        connection: Any = None,
+    ) -> SagaRecord:
+        """Create a saga: its steps run one after another, each once the one before it
+        succeeded; if one does not, the compensations of those that succeeded run newest
+        first. A step's payload may hold `{"$fromStep": name|position, "path": "a.b"}`,
+        filled in from that earlier step's result when the step is released. With
+        `connection` (a psycopg AsyncConnection of yours), inside your own transaction."""
+        command = CreateSaga(
+            tenant_id=tenant_id,
+            steps=steps,
+            compensate_failed_step=compensate_failed_step,
+            idempotency_key=idempotency_key,
+        )
+        store = saga_store(self._services, connection)
+        return (await create_saga(command, sagas=store)).saga
+
+    async def get_saga(self, tenant_id: uuid.UUID, saga_id: uuid.UUID) -> SagaRecord:
+        """A saga with its steps and timeline (TaskNotFound if it is not the tenant's)."""
+        return await get_saga(tenant_id, saga_id, sagas=saga_store(self._services))
 
     async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
         """A task as stored, or None."""
