@@ -36,6 +36,7 @@ CREATE_BATCH = "/api/v1/tasks/batch"
 
 
 CREATE_GROUP = "/api/v1/batches"
+CREATE_SAGA = "/api/v1/sagas"
 
 
 def document_payloads(document: dict[str, Any]) -> None:
@@ -46,13 +47,18 @@ def document_payloads(document: dict[str, Any]) -> None:
     paths = document.get("paths", {})
     single = _request_schema(paths.get(CREATE_TASK, {}).get("post"))
     batch = _request_schema(paths.get(CREATE_BATCH, {}).get("post"))
-    # The task bodies, as sent alone, in a batch of tasks, or in a batch with callbacks.
+    # The task bodies, as sent alone, in a batch of tasks, in a batch with callbacks, or
+    # as a saga's steps.
     task_bodies = [
         single,
-        *(components.get(name) for name in ("BatchItem", "BatchTask", "CreateTask")),
+        *(
+            components.get(name)
+            for name in ("BatchItem", "BatchTask", "CreateTask", "SagaStepSpec")
+        ),
     ]
     groups = _request_schema(paths.get(CREATE_GROUP, {}).get("post"))
-    for schema in (*task_bodies, groups, components.get("RetryPolicyBody")):
+    sagas = _request_schema(paths.get(CREATE_SAGA, {}).get("post"))
+    for schema in (*task_bodies, groups, sagas, components.get("RetryPolicyBody")):
         if schema is not None:
             _no_nul_in_text(schema)
     for schema in task_bodies:
