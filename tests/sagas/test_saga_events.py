@@ -104,3 +104,28 @@ async def test_a_dead_saga_step_is_not_requeued(services: Services, make_saga: M
     (first,) = await store.lease_available("w1", 5, 30)
     await store.finish_attempts("w1", [FinishedAttempt(first.id, first.attempt_id, DEAD)])
     assert not await services.tasks.requeue(saga.tenant_id, first.id, "operator")
+
+
+async def test_a_cancel_while_compensating_does_not_stop_the_compensations(
+    conn: Conn, services: Services, make_saga: MakeSaga
+) -> None:
+    saga = await make_saga(2, compensate_failed_step=False)
+    store = PgLeaseStore(services.pool)
+    (first,) = await store.lease_available("w1", 5, 30)
+    await store.finish_attempts(
+        "w1", [FinishedAttempt(first.id, first.attempt_id, outcome.SUCCEEDED)]
+    )
+    (second,) = await store.lease_available("w1", 5, 30)
+    await store.finish_attempts("w1", [FinishedAttempt(second.id, second.attempt_id, DEAD)])
+
+    await services.tasks.request_cancel(saga.tenant_id, saga.id)  # the task route's cancel
+    assert await statuses(conn, saga.id) == [("Succeeded", "Queued"), ("DeadLetter", None)]
+    (undo,) = await store.lease_available("w1", 5, 30)
+    await store.finish_attempts(
+        "w1", [FinishedAttempt(undo.id, undo.attempt_id, outcome.SUCCEEDED)]
+    )
+    cursor = await conn.execute(
+        "SELECT status::text, phase FROM saga_progress WHERE saga_id = %s", (saga.id,)
+    )
+    # It was compensated all the same; the cancel shows only in its final status.
+    assert await cursor.fetchone() == ("Cancelled", "compensated")
