@@ -1,5 +1,5 @@
 -- name: saga_create
--- Create a saga in one statement: its parent task (held in Created, waiting for its steps), its group row, its steps (the first Queued, every other held in Created until the one before it succeeds) with the chain of dependencies between them, its step rows (compensation specs) and events; nothing when the tenant already used the saga's idempotency key. Returns the saga's id.
+-- Create a saga in one statement: its parent task (held in Created, waiting for its steps), its group row, its steps (the first Queued, every other held in Created until the one before it succeeds) with the chain of dependencies between them, its step rows (compensation specs) and events (a step's scheduledAt: not before then, released or not); nothing when the tenant already used the saga's idempotency key. Returns the saga's id.
 WITH input AS (
     SELECT *
       FROM jsonb_to_record(%(saga)s::jsonb)
@@ -24,15 +24,15 @@ WITH input AS (
       FROM jsonb_to_recordset(%(steps)s::jsonb)
            AS c(id uuid, position integer, name text, type text, domain_type domain_type,
                 capability_type capability_type, priority smallint, payload jsonb,
-                max_attempts integer, timeout_seconds integer, retry_policy jsonb,
-                correlation_id text, trace_id text, compensation jsonb)
+                scheduled_at timestamptz, max_attempts integer, timeout_seconds integer,
+                retry_policy jsonb, correlation_id text, trace_id text, compensation jsonb)
 ), steps AS (
     INSERT INTO tasks (id, tenant_id, parent_id, type, domain_type, capability_type, priority,
-                       payload, max_attempts, timeout_seconds, retry_policy, correlation_id,
-                       trace_id, status, wait_reason, deps_pending)
+                       payload, scheduled_at, max_attempts, timeout_seconds, retry_policy,
+                       correlation_id, trace_id, status, wait_reason, deps_pending)
     SELECT c.id, p.tenant_id, p.id, c.type, c.domain_type, c.capability_type, c.priority,
-           c.payload, c.max_attempts, c.timeout_seconds, c.retry_policy, c.correlation_id,
-           c.trace_id,
+           c.payload, coalesce(c.scheduled_at, now()), c.max_attempts, c.timeout_seconds,
+           c.retry_policy, c.correlation_id, c.trace_id,
            CASE WHEN c.position = 0 THEN 'Queued' ELSE 'Created' END::task_status,
            CASE WHEN c.position > 0 THEN 'dependencies' END,
            CASE WHEN c.position > 0 THEN 1 END

@@ -3,12 +3,15 @@ steps move on in the transaction of the outcome that moves them."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from app.adapters.postgres.lease_store import PgLeaseStore
-from app.application.ports import FinishedAttempt
+from app.adapters.postgres.saga_store import PgSagaStore
+from app.application.ports import EnqueueTask, FinishedAttempt
+from app.application.sagas import CreateSaga, SagaStep, create_saga
 from app.bootstrap import Services
 from app.domain import outcome
 from app.domain.enums import AttemptStatus, TaskStatus
@@ -129,3 +132,28 @@ async def test_a_cancel_while_compensating_does_not_stop_the_compensations(
     )
     # It was compensated all the same; the cancel shows only in its final status.
     assert await cursor.fetchone() == ("Cancelled", "compensated")
+
+
+async def test_a_released_step_still_waits_for_its_own_start_time(
+    conn: Conn, services: Services, tenant: Any
+) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    steps = [
+        SagaStep(EnqueueTask(tenant_id=tenant, type="demo.noop")),
+        SagaStep(EnqueueTask(tenant_id=tenant, type="demo.noop", scheduled_at=later)),
+    ]
+    created = await create_saga(
+        CreateSaga(tenant_id=tenant, steps=steps), sagas=PgSagaStore(services.pool)
+    )
+    store = PgLeaseStore(services.pool)
+    (first,) = await store.lease_available("w1", 5, 30)
+    await store.finish_attempts(
+        "w1", [FinishedAttempt(first.id, first.attempt_id, outcome.SUCCEEDED)]
+    )
+    cursor = await conn.execute(
+        "SELECT status::text, scheduled_at FROM tasks WHERE id = %s",
+        (created.saga.steps[1].task_id,),
+    )
+    status, scheduled_at = await cursor.fetchone() or (None, None)
+    assert status == "Queued" and abs((scheduled_at - later).total_seconds()) < 1
+    assert await store.lease_available("w1", 5, 30) == []
