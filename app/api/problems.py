@@ -26,6 +26,8 @@ DOMAIN_STATUS = {
     "InvalidTransition": (409, "invalid-transition"),
     "EmptyBatch": (422, "empty-batch"),
     "InvalidDependencies": (422, "invalid-dependencies"),
+    "InvalidSaga": (422, "invalid-saga"),
+    "SagaNotRunning": (409, "saga-not-running"),
 }
 
 
