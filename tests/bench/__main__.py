@@ -22,6 +22,7 @@ BENCHMARKS = {
     "relay": "tests.bench.relay",
     "end_to_end": "tests.bench.end_to_end",
     "growth": "tests.bench.growth",
+    "workflows": "tests.bench.workflows",  # issue 15: batches and sagas
 }
 # Run only when named with --only.
 EXTRA = {"more_workers": "tests.bench.more_workers"}
