@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
+from app.adapters.postgres.connection_scope import ConnectionScope
 from app.adapters.postgres.queries import query
 from app.adapters.postgres.task_repository import task_record
 from app.application.batches import BATCH_TASK_TYPE, BatchRecord, CreateBatch
@@ -20,29 +18,8 @@ from app.domain.dependencies import FailurePolicy
 from app.domain.enums import TaskStatus
 
 
-class PgBatchStore:
+class PgBatchStore(ConnectionScope):
     """BatchStore over a pool, or over one connection (a caller's own transaction)."""
-
-    def __init__(
-        self, pool: AsyncConnectionPool | None, conn: AsyncConnection[Any] | None = None
-    ) -> None:
-        self._pool = pool
-        self._conn = conn
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgBatchStore]:
-        """Calls in one transaction; on a caller's connection, a savepoint in theirs."""
-        async with self._connection() as conn, conn.transaction():
-            yield PgBatchStore(self._pool, conn)
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        if self._conn is not None:
-            yield self._conn
-            return
-        assert self._pool is not None
-        async with self._pool.connection() as conn:
-            yield conn
 
     async def create(
         self,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from app.adapters.postgres.batch_store import _child, _spec
+from app.adapters.postgres.connection_scope import ConnectionScope
 from app.adapters.postgres.queries import query
 from app.application.sagas import (
     SAGA_TASK_TYPE,
@@ -25,29 +23,8 @@ from app.domain.enums import TaskStatus
 from app.domain.sagas import SagaPhase
 
 
-class PgSagaStore:
+class PgSagaStore(ConnectionScope):
     """SagaStore over a pool, or over one connection (a caller's own transaction)."""
-
-    def __init__(
-        self, pool: AsyncConnectionPool | None, conn: AsyncConnection[Any] | None = None
-    ) -> None:
-        self._pool = pool
-        self._conn = conn
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgSagaStore]:
-        """Calls in one transaction; on a caller's connection, a savepoint in theirs."""
-        async with self._connection() as conn, conn.transaction():
-            yield PgSagaStore(self._pool, conn)
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        if self._conn is not None:
-            yield self._conn
-            return
-        assert self._pool is not None
-        async with self._pool.connection() as conn:
-            yield conn
 
     async def create(
         self, saga: CreateSaga, saga_id: uuid.UUID, step_ids: Sequence[uuid.UUID]
