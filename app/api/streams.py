@@ -73,6 +73,9 @@ class StreamSlot:
             self._hub._release(self._tenant, self._key)
 
 
+LISTENER_STOP_SECONDS = 2.0
+
+
 class EventHub:
     """Wakes the open streams of a tenant when its tasks have new events, and counts
     them under StreamCaps; wakes the requests waiting for a task (`tasks`) when that
@@ -112,8 +115,14 @@ class EventHub:
         self.begin_closing()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            # A listener cancelled mid-query may wait on the server to cancel it; the
+            # process stops anyway (its connection closes with it).
+            done, _ = await asyncio.wait({self._task}, timeout=LISTENER_STOP_SECONDS)
+            if not done:
+                log.warning("event_listener_slow_to_stop", seconds=LISTENER_STOP_SECONDS)
+            elif not self._task.cancelled():
+                with contextlib.suppress(Exception):
+                    self._task.result()
 
     def _wake(self, tenant_id: uuid.UUID) -> None:
         for waiter in self._waiters.get(tenant_id, ()):
