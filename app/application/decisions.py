@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from app.application.ports import TaskRecord
@@ -45,6 +45,25 @@ class TaskWait:
     @property
     def awaits_people(self) -> bool:
         return self.kind in WAITING_FOR["decision"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedTask:
+    """A row of the task_waiting view: a parked task, why it waits, since when."""
+
+    task_id: uuid.UUID
+    tenant_id: uuid.UUID
+    type: str
+    wait_reason: str | None
+    since: datetime
+    waiting: timedelta
+    kind: str | None = None
+    question: str | None = None
+    signal_name: str | None = None
+    signal_key: str | None = None
+    deadline_at: datetime | None = None
+    on_deadline: str | None = None
+    parent_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +146,12 @@ class WaitStore(Protocol):
     ) -> tuple[list[TaskRecord], int]:
         """A page of the tenant's tasks waiting for one of `kinds`, the longest waiting
         first, and how many there are."""
+        ...
+
+    async def parked(self, tenant_id: uuid.UUID | None, *, limit: int) -> list[ParkedTask]:
+        """Every parked task (of one tenant, or all), the longest waiting first, from the
+        task_waiting view: a person's, a signal's, or children's, dependencies', a
+        compensation's turn."""
         ...
 
 

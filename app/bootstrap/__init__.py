@@ -395,6 +395,11 @@ def saga_store(services: Services, conn: AsyncConnection[Any] | None = None) -> 
     return PgSagaStore(services.pool, conn)
 
 
+def wait_store(services: Services) -> PgWaitStore:
+    """What parked tasks wait for, and decisions, over the services' pool."""
+    return PgWaitStore(services.pool)
+
+
 @dataclass(slots=True)
 class RelayProcess:
     """The outbox relay with the services it uses."""

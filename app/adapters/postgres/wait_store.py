@@ -13,7 +13,13 @@ from app.adapters.postgres.connection_scope import ConnectionScope
 from app.adapters.postgres.dependency_settle import settle_rows
 from app.adapters.postgres.queries import query
 from app.adapters.postgres.task_repository import task_record
-from app.application.decisions import DecideTask, LockedTask, PastDecision, TaskWait
+from app.application.decisions import (
+    DecideTask,
+    LockedTask,
+    ParkedTask,
+    PastDecision,
+    TaskWait,
+)
 from app.application.ports import TaskRecord
 from app.domain.enums import TaskStatus
 
@@ -100,6 +106,30 @@ class PgWaitStore(ConnectionScope):
             count = await cur.fetchone()
         assert count is not None
         return [], int(count["count"])
+
+    async def parked(self, tenant_id: uuid.UUID | None, *, limit: int) -> list[ParkedTask]:
+        params = {"tenant_id": tenant_id, "limit": limit}
+        async with self._connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query("task_waiting_list"), params)
+            rows = await cur.fetchall()
+        return [
+            ParkedTask(
+                task_id=row["task_id"],
+                tenant_id=row["tenant_id"],
+                type=row["type"],
+                wait_reason=row["wait_reason"],
+                since=row["since"],
+                waiting=row["waiting_for"],
+                kind=row["kind"],
+                question=row["question"],
+                signal_name=row["signal_name"],
+                signal_key=row["signal_key"],
+                deadline_at=row["deadline_at"],
+                on_deadline=row["on_deadline"],
+                parent_id=row["parent_id"],
+            )
+            for row in rows
+        ]
 
 
 def _wait(task_id: uuid.UUID, row: Mapping[str, Any]) -> TaskWait:
