@@ -28,6 +28,8 @@ DOMAIN_STATUS = {
     "InvalidDependencies": (422, "invalid-dependencies"),
     "InvalidSaga": (422, "invalid-saga"),
     "SagaNotRunning": (409, "saga-not-running"),
+    "NotWaitingForDecision": (409, "not-waiting-for-decision"),
+    "AlreadyDecided": (409, "already-decided"),
 }
 
 

@@ -2,8 +2,10 @@
 
 - rescue: tasks whose lease ran out go back to the queue (or to DeadLetter);
 - wake: delayed tasks and retries that came due wake idle workers;
+- deadlines: parked tasks whose wait (a decision, input, a signal) passed its deadline
+  move on as the wait's on_deadline says, each once (docs/design/waits.md);
 - prune: finished tasks past their retention are deleted in small batches, and
-  then their files in the artifact store.
+  then their files in the artifact store; signals past their window are forgotten.
 Each job works in LIMIT batches until a batch comes back short.
 """
 
@@ -39,6 +41,9 @@ class MaintenanceCounts:
     pruned: int = 0
     # Pruned tasks that had files in the artifact store, now deleted.
     artifacts_cleared: int = 0
+    # Waits ended by their deadline.
+    waits_expired: int = 0
+    signals_pruned: int = 0
 
 
 class Maintenance:
@@ -64,17 +69,25 @@ class Maintenance:
         counts.rescued = await self._batches(
             lambda: self._store.rescue_expired(self.config.batch_size)
         )
+        counts.waits_expired = await self._batches(
+            lambda: self._store.expire_waits(self.config.batch_size)
+        )
         now = await self._store.now()
         await self._store.wake_due(self._last_wake or now)
         self._last_wake = now
         if prune:
             counts.pruned = await self._batches(lambda: self._prune_batch(counts))
-        if counts.rescued or counts.pruned:
+            counts.signals_pruned = await self._batches(
+                lambda: self._store.prune_signals(self.config.batch_size)
+            )
+        if counts.rescued or counts.pruned or counts.waits_expired or counts.signals_pruned:
             log.info(
                 "maintenance_round",
                 rescued=counts.rescued,
+                waits_expired=counts.waits_expired,
                 pruned=counts.pruned,
                 artifacts_cleared=counts.artifacts_cleared,
+                signals_pruned=counts.signals_pruned,
             )
         return counts
 

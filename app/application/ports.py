@@ -364,6 +364,15 @@ class MaintenanceStore(Protocol):
         totals survive); return the ids of the tasks deleted, a delete already committed."""
         ...
 
+    async def expire_waits(self, limit: int) -> int:
+        """End one batch of waits whose deadline passed, as each one's on_deadline says
+        (a parent counts a child that ended, in the same transaction); how many."""
+        ...
+
+    async def prune_signals(self, limit: int) -> int:
+        """Forget one batch of signals past their retention window; how many."""
+        ...
+
     async def now(self) -> datetime:
         """The database clock."""
         ...

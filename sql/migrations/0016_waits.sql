@@ -294,11 +294,12 @@ RETURNS TABLE (id uuid, status task_status, parent_id uuid, tenant_id uuid)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    w record;
+    c record;
+    w task_waits;
     next task_status;
     answer jsonb;
 BEGIN
-    FOR w IN SELECT tw.task_id, tw.kind, tw.on_deadline, tw.deadline_at
+    FOR c IN SELECT tw.task_id
                FROM task_waits tw
                JOIN tasks t ON t.id = tw.task_id
               WHERE tw.deadline_at <= now()
@@ -307,6 +308,14 @@ BEGIN
               LIMIT p_limit
                 FOR UPDATE OF t SKIP LOCKED
     LOOP
+        -- Re-read under the task's lock: a decision that committed while we waited for
+        -- it re-checked only the task's row (its status); its wait may be gone, or be a
+        -- new one (answered, run, asked again) whose deadline has not passed.
+        SELECT * INTO w FROM task_waits
+         WHERE task_id = c.task_id AND deadline_at <= now();
+        IF NOT FOUND THEN
+            CONTINUE;
+        END IF;
         next := CASE w.on_deadline WHEN 'reject' THEN 'Cancelled'
                                    WHEN 'cancel' THEN 'Cancelled'
                                    WHEN 'deadLetter' THEN 'DeadLetter'
