@@ -17,6 +17,7 @@ from app.application.key_lookup import KeyLookup
 from app.application.ports import TaskQueries, TaskRepository
 from app.application.sagas import SagaStore
 from app.application.tasks import TaskResults
+from app.application.triggers import TriggerStore
 from app.application.waiting import WaitPolicy
 from app.domain.inflight import InFlight
 from app.domain.rate_limit import RateLimiter
@@ -62,6 +63,8 @@ class ApiDependencies:
     batches: BatchStore | None = None
     # Sagas (POST/GET /api/v1/sagas); None: the routes answer 503.
     sagas: SagaStore | None = None
+    # Triggers (/api/v1/triggers); None: the routes answer 503.
+    triggers: TriggerStore | None = None
     # Built from the fields above: key lookups with remembered answers (live and unknown)
     # and a bound on queries at once; GET /health's shared, briefly cached check.
     key_lookup: KeyLookup = field(init=False)

@@ -28,6 +28,10 @@ DOMAIN_STATUS = {
     "InvalidDependencies": (422, "invalid-dependencies"),
     "InvalidSaga": (422, "invalid-saga"),
     "SagaNotRunning": (409, "saga-not-running"),
+    "TriggerNotFound": (404, "trigger-not-found"),
+    "TriggerNameTaken": (409, "trigger-name-taken"),
+    "TooManyTriggers": (409, "too-many-triggers"),
+    "InvalidTrigger": (422, "invalid-trigger"),
 }
 
 

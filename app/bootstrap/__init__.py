@@ -37,6 +37,7 @@ from app.adapters.postgres.task_queries import PgTaskQueries
 from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.task_signals import PgTaskSignals
 from app.adapters.postgres.tenant_repository import PgTenantRepository
+from app.adapters.postgres.trigger_store import PgTriggerStore
 from app.adapters.rabbitmq.publisher import PikaPublisher
 from app.adapters.rabbitmq.tail import tail_events
 from app.adapters.relay_metrics import RelayMetrics
@@ -209,6 +210,7 @@ def build_api(services: Services) -> Quart:
         queries=PgTaskQueries(services.pool),
         batches=PgBatchStore(services.pool),
         sagas=PgSagaStore(services.pool),
+        triggers=PgTriggerStore(services.pool),
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
         handler_directory=CachedHandlerDirectory(PgHandlerDirectory(services.pool)),
@@ -391,6 +393,11 @@ def batch_store(services: Services, conn: AsyncConnection[Any] | None = None) ->
 def saga_store(services: Services, conn: AsyncConnection[Any] | None = None) -> PgSagaStore:
     """Sagas over the services' pool, or inside a caller's own connection and transaction."""
     return PgSagaStore(services.pool, conn)
+
+
+def trigger_store(services: Services) -> PgTriggerStore:
+    """Triggers over the services' pool."""
+    return PgTriggerStore(services.pool)
 
 
 @dataclass(slots=True)
