@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from app.api.input_types import Output, RequestBody, SafeText
 from app.api.schemas import CreateTask, TaskType
 from app.domain.enums import ExecutionType, TaskStatus
+from app.domain.events import ALL_EVENT_TYPES
 from app.domain.triggers import TriggerKind
 
 TriggerName = Annotated[
@@ -21,7 +22,11 @@ TriggerName = Annotated[
 EventTypeName = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Z][A-Za-z]{1,99}$"),
-    Field(description="An event type of docs/events.md.", examples=["TaskSucceeded"]),
+    Field(
+        description="An event type of docs/events.md.",
+        examples=["TaskSucceeded"],
+        json_schema_extra={"enum": sorted(e.value for e in ALL_EVENT_TYPES)},
+    ),
 ]
 SignalName = Annotated[SafeText, StringConstraints(min_length=1, max_length=200)]
 TRIGGERED_EXECUTION_TYPES = (ExecutionType.ASYNC, ExecutionType.EVENT_DRIVEN)
@@ -63,11 +68,11 @@ class TriggerOn(RequestBody):
     """What fires the trigger: task events (each filter given must match; at least one
     filter), or a signal by name."""
 
-    event_types: list[EventTypeName] | None = Field(default=None, max_length=50)
+    event_types: list[EventTypeName] | None = Field(default=None, min_length=1, max_length=50)
     statuses: list[Annotated[TaskStatus, Field(strict=False)]] | None = Field(
-        default=None, max_length=8
+        default=None, min_length=1, max_length=8
     )
-    task_types: list[TaskType] | None = Field(default=None, max_length=50)
+    task_types: list[TaskType] | None = Field(default=None, min_length=1, max_length=50)
     signal: SignalName | None = Field(
         default=None, description="A signal's name (POST /api/v1/signals)."
     )
