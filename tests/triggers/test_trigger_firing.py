@@ -195,6 +195,13 @@ async def test_a_trigger_on_its_own_tasks_event_stops_at_the_depth_limit_in_one_
     after = await PgTriggerStore(services.pool).get(tenant, trigger.id)
     assert after is not None
     assert (after.fired_count, after.skipped_count) == (MAX_TRIGGER_DEPTH, 1)
+    # What a DBA sees of it.
+    cursor = await conn.execute(
+        "SELECT waits_for, starts, fired_count, skipped_count, last_error LIKE 'depth limit%%'"
+        " FROM trigger_activity WHERE id = %s",
+        (trigger.id,),
+    )
+    assert await cursor.fetchone() == ("event types=TaskQueued taskTypes=echo", "echo", 8, 1, True)
 
 
 async def test_the_depth_limit_is_the_same_in_python_and_sql(conn: Conn) -> None:
