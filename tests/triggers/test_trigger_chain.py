@@ -89,24 +89,30 @@ async def test_a_worker_killed_while_running_ocr_still_chains_one_summarize(
     await assert_chained_once(conn, acme, ocr["id"], trigger["id"])
 
 
-async def wait_for_blocked_finish(conn: Conn, within: float = 20) -> None:
-    """Until a worker's finish statement (task_finish_attempts, known by its opening:
-    pg_stat_activity keeps only the first 1 kB) waits for a lock, inside the firing."""
+FINISH = "query LIKE 'WITH outcome AS%%'"
 
-    async def blocked() -> bool:
-        cursor = await conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND query LIKE 'WITH outcome AS%%'"
-        )
-        row = await cursor.fetchone()
-        return bool(row and row[0] > 0)
 
-    await wait_until(blocked, within=within, what="a finish waiting in the trigger")
+async def finishing_backends(conn: Conn, *, waiting: bool) -> list[int]:
+    """The sessions running a worker's finish statement (task_finish_attempts, known by
+    its opening: pg_stat_activity keeps only the first 1 kB); `waiting`: on a lock."""
+    cursor = await conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        f" AND state = 'active' AND {FINISH}" + (" AND wait_event_type = 'Lock'" if waiting else "")
+    )
+    return [row[0] for row in await cursor.fetchall()]
+
+
+async def ocr_status(conn: Conn, ocr_id: str) -> str:
+    cursor = await conn.execute("SELECT status::text FROM tasks WHERE id = %s", (ocr_id,))
+    row = await cursor.fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 @pytest.mark.slow
-async def test_a_worker_killed_inside_the_firing_leaves_neither_the_success_nor_the_task(
-    acme: Caller, conn: Conn, database_url: str, tmp_path: Path
+@pytest.mark.parametrize("connection_dies", [True, False], ids=["connection", "process"])
+async def test_a_worker_killed_inside_the_firing_commits_the_success_and_its_task_together(
+    acme: Caller, conn: Conn, database_url: str, tmp_path: Path, connection_dies: bool
 ) -> None:
     trigger = await new_trigger(acme, OCR_TO_SUMMARIZE)
     # Hold the trigger's row: the worker's finish of ocr runs, starts summarize, and then
@@ -119,17 +125,31 @@ async def test_a_worker_killed_inside_the_firing_leaves_neither_the_success_nor_
         ocr = await post_task(acme, "ocr", payload={"documentId": "doc-7"})
         doomed = worker(database_url, tmp_path, "doomed")
         try:
-            await wait_for_blocked_finish(conn)
+            [backend] = await wait_until(
+                lambda: finishing_backends(conn, waiting=True), within=20, what="a blocked finish"
+            )
         finally:
             kill(doomed)
+        if connection_dies:
+            # The worker's connection dies with it (its host went down): the statement
+            # is cut in the middle of the firing and rolled back.
+            await conn.execute("SELECT pg_terminate_backend(%s)", (backend,))
         await holder.execute("ROLLBACK")
 
-    # Killed mid-statement: ocr's success and the summarize it started went together.
-    [(status,)] = await (
-        await conn.execute("SELECT status::text FROM tasks WHERE id = %s", (ocr["id"],))
-    ).fetchall()
-    assert status in {"Reserved", "Running"}
-    assert await tasks_of_type(conn, "summarize") == []
+    if connection_dies:
+        # Neither ocr's success nor the summarize it had started: ocr is still leased.
+        assert await ocr_status(conn, ocr["id"]) in {"Reserved", "Running"}
+        assert await tasks_of_type(conn, "summarize") == []
+    else:
+        # A backend whose client died still ends its statement (Postgres notices the
+        # client only when it next talks to it): its autocommit statement commits
+        # ocr's success and the summarize together.
+        async def orphan_done() -> bool:
+            return not await finishing_backends(conn, waiting=False)
+
+        await wait_until(orphan_done, what="the orphaned finish statement to end")
+        assert await ocr_status(conn, ocr["id"]) == "Succeeded"
+        assert [t["status"] for t in await tasks_of_type(conn, "summarize")] == ["Queued"]
 
     survivor = worker(database_url, tmp_path, "survivor")
     try:
