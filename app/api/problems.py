@@ -30,6 +30,10 @@ DOMAIN_STATUS = {
     "SagaNotRunning": (409, "saga-not-running"),
     "NotWaitingForDecision": (409, "not-waiting-for-decision"),
     "AlreadyDecided": (409, "already-decided"),
+    "TriggerNotFound": (404, "trigger-not-found"),
+    "TriggerNameTaken": (409, "trigger-name-taken"),
+    "TooManyTriggers": (409, "too-many-triggers"),
+    "InvalidTrigger": (422, "invalid-trigger"),
 }
 
 

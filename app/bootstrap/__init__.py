@@ -37,6 +37,7 @@ from app.adapters.postgres.task_queries import PgTaskQueries
 from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.task_signals import PgTaskSignals
 from app.adapters.postgres.tenant_repository import PgTenantRepository
+from app.adapters.postgres.trigger_store import PgTriggerStore
 from app.adapters.postgres.wait_store import PgWaitStore
 from app.adapters.rabbitmq.publisher import PikaPublisher
 from app.adapters.rabbitmq.tail import tail_events
@@ -211,6 +212,7 @@ def build_api(services: Services) -> Quart:
         batches=PgBatchStore(services.pool),
         sagas=PgSagaStore(services.pool),
         waits=PgWaitStore(services.pool),
+        triggers=PgTriggerStore(services.pool),
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
         handler_directory=CachedHandlerDirectory(PgHandlerDirectory(services.pool)),
@@ -398,6 +400,11 @@ def saga_store(services: Services, conn: AsyncConnection[Any] | None = None) -> 
 def wait_store(services: Services) -> PgWaitStore:
     """What parked tasks wait for, and decisions, over the services' pool."""
     return PgWaitStore(services.pool)
+
+
+def trigger_store(services: Services) -> PgTriggerStore:
+    """Triggers over the services' pool."""
+    return PgTriggerStore(services.pool)
 
 
 @dataclass(slots=True)

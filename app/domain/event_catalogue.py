@@ -47,9 +47,28 @@ class TaskEventBase(BaseModel):
     correlationId: str | None
 
 
+class TriggerOrigin(BaseModel):
+    """Why a task was started by a trigger (docs/design/triggers.md): the trigger, and
+    the event (sourceTaskId, sourceEventId) or signal (signalId, signalName) that fired
+    it; depth counts the triggers that led to it (at most 8)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID = Field(description="The trigger.")
+    depth: int = Field(ge=1, le=8)
+    sourceTaskId: uuid.UUID | None = None
+    sourceEventId: int | None = Field(default=None, description="The event's timeline id.")
+    signalId: uuid.UUID | None = None
+    signalName: str | None = None
+
+
 # What each event adds to the common fields.
 DETAILS: dict[AnyEventType, dict[str, Any]] = {
-    EventType.QUEUED: {"scheduledAt": (datetime, ...), "priority": (int, ...)},
+    EventType.QUEUED: {
+        "scheduledAt": (datetime, ...),
+        "priority": (int, ...),
+        "trigger": (TriggerOrigin | None, None),
+    },
     EventType.RUNNING: {"attemptNo": (int, ...), "workerId": (str, ...)},
     EventType.PROGRESSED: {"progress": (int, ...), "state": (str | None, None)},
     EventType.SUCCEEDED: {"attemptStatus": (AttemptStatus, ...)},
@@ -148,7 +167,10 @@ DETAILS: dict[AnyEventType, dict[str, Any]] = {
 }
 
 DESCRIPTIONS: dict[AnyEventType, str] = {
-    EventType.QUEUED: "A task was accepted and waits for a worker (seed 000's TaskQueued).",
+    EventType.QUEUED: (
+        "A task was accepted and waits for a worker (seed 000's TaskQueued); `trigger` "
+        "says which trigger started it, if one did."
+    ),
     EventType.RUNNING: "A worker started the task's handler (a new attempt).",
     EventType.PROGRESSED: "The running task reported progress (at most about once a second).",
     EventType.SUCCEEDED: "The task finished; fetch its result through the API.",
