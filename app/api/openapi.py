@@ -39,6 +39,7 @@ COMMON_ERRORS = {
 TASK_ERRORS = {"404": "No such task for this tenant (or no such artifact)."}
 BATCH_ERRORS = {"404": "No such batch for this tenant."}
 SAGA_ERRORS = {"404": "No such saga for this tenant."}
+SIGNAL_ERRORS = {"404": "No such signal for this tenant (or it was pruned after it expired)."}
 STATE_ERRORS = {"409": "The task's state does not allow this."}
 PROBLEM = {
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -211,6 +212,8 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
             errors.update(BATCH_ERRORS)
         if "{saga_id}" in path:
             errors.update(SAGA_ERRORS)
+        if "{signal_id}" in path:
+            errors.update(SIGNAL_ERRORS)
         if path.endswith(("/cancel", "/requeue")):
             errors.update(STATE_ERRORS)
         if not path.startswith("/api/"):

@@ -28,6 +28,10 @@ DOMAIN_STATUS = {
     "InvalidDependencies": (422, "invalid-dependencies"),
     "InvalidSaga": (422, "invalid-saga"),
     "SagaNotRunning": (409, "saga-not-running"),
+    "SignalNotFound": (404, "signal-not-found"),
+    # A signal id is an idempotency key: reused for another signal, the same 422.
+    "SignalIdReused": (422, "idempotency-key-reused"),
+    "InvalidSignal": (422, "invalid-signal"),
 }
 
 
