@@ -350,6 +350,8 @@ SAGA_LINKS = {
     "CancelSaga": ("post_saga_cancel", "Cancel it: stop its step and compensate."),
 }
 
+SIGNAL_LINKS = {"GetSignal": ("get_show_signal", "The signal as kept, with its data.")}
+
 
 def _document_links(paths: dict[str, Any]) -> None:
     """OpenAPI links: where each returned id leads (clients and stateful testers follow)."""
@@ -395,6 +397,14 @@ def _document_links(paths: dict[str, Any]) -> None:
         for status in statuses:
             if status in responses:
                 responses[status]["links"] = saga_links
+    signal_links = {
+        name: _link(operation_id, description, signal_id="$response.body#/id")
+        for name, (operation_id, description) in SIGNAL_LINKS.items()
+    }
+    responses = paths.get("/api/v1/signals", {}).get("post", {}).get("responses", {})
+    for status in (200, 201):
+        if status in responses:
+            responses[status]["links"] = signal_links
     listing = paths.get("/api/v1/tasks/{task_id}/artifacts", {}).get("get")
     if listing is not None:
         listing["responses"][200]["links"] = {

@@ -37,10 +37,12 @@ def store() -> SignalStore:
 @document_response(SignalBody, 201)
 @document_response(SignalBody, 200)
 async def new_signal() -> Response:
-    """Send a signal: every task of your tenant waiting for its `name` and `key` is
-    resumed now (`resumed` counts them), and the signal is kept `retentionSeconds`, so a
-    wait registered within that window is answered at once by the newest live signal of
-    its name and key.
+    """Send a signal: resume every task of your tenant waiting for it.
+
+    Every task of your tenant waiting for its `name` and `key` is resumed now
+    (`resumed` counts them), and the signal is kept `retentionSeconds`, so a wait
+    registered within that window is answered at once by the newest live signal of its
+    name and key.
 
     Send an `id` to make retries safe: the same id with the same body answers the first
     delivery again (200, `Idempotent-Replayed: true`, nothing resumed twice); with
@@ -72,8 +74,10 @@ async def new_signal() -> Response:
 @blueprint.get("/signals/<uuid:signal_id>")
 @document_response(SignalDetail, 200)
 async def show_signal(signal_id: uuid.UUID) -> Response:
-    """A signal your tenant sent, with its data, while it is kept (and until the
-    maintenance leader prunes it after `expiresAt`)."""
+    """A signal your tenant sent, with its data.
+
+    Found while it is kept, and after `expiresAt` until the maintenance leader prunes
+    it; another tenant's signal is a 404."""
     record = await get_signal(tenant_scope(), signal_id, signals=store())
     return model_response(SignalDetail.model_validate(_fields(record)), 200)
 

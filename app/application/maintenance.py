@@ -3,7 +3,7 @@
 - rescue: tasks whose lease ran out go back to the queue (or to DeadLetter);
 - wake: delayed tasks and retries that came due wake idle workers;
 - prune: finished tasks past their retention are deleted in small batches, and
-  then their files in the artifact store.
+  then their files in the artifact store; so are signals past their window.
 Each job works in LIMIT batches until a batch comes back short.
 """
 
@@ -39,6 +39,7 @@ class MaintenanceCounts:
     pruned: int = 0
     # Pruned tasks that had files in the artifact store, now deleted.
     artifacts_cleared: int = 0
+    signals_pruned: int = 0
 
 
 class Maintenance:
@@ -69,12 +70,16 @@ class Maintenance:
         self._last_wake = now
         if prune:
             counts.pruned = await self._batches(lambda: self._prune_batch(counts))
-        if counts.rescued or counts.pruned:
+            counts.signals_pruned = await self._batches(
+                lambda: self._store.prune_expired_signals(self.config.batch_size)
+            )
+        if counts.rescued or counts.pruned or counts.signals_pruned:
             log.info(
                 "maintenance_round",
                 rescued=counts.rescued,
                 pruned=counts.pruned,
                 artifacts_cleared=counts.artifacts_cleared,
+                signals_pruned=counts.signals_pruned,
             )
         return counts
 

@@ -412,6 +412,11 @@ class MaintenanceStore(Protocol):
         totals survive); return the ids of the tasks deleted, a delete already committed."""
         ...
 
+    async def prune_expired_signals(self, limit: int) -> int:
+        """Delete one batch of signals past their window (they answer no wait any more:
+        only their id's replay is forgotten); how many."""
+        ...
+
     async def now(self) -> datetime:
         """The database clock."""
         ...

@@ -59,6 +59,11 @@ class PgMaintenanceStore:
             )
             return [row[0] for row in await cursor.fetchall()]
 
+    async def prune_expired_signals(self, limit: int) -> int:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query("signal_prune_expired"), {"limit": limit})
+            return cursor.rowcount
+
     async def now(self) -> datetime:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(query("database_now"))
