@@ -48,7 +48,7 @@ migrate: $(STAMP) ## Apply migrations to DATABASE_URL
 api: $(STAMP) ## Serve the REST API only
 	$(BIN)/assistente api
 
-bench: $(BENCH_STAMP) ## The benchmark suite against the local Postgres and RabbitMQ (about 38 min)
+bench: $(BENCH_STAMP) ## The benchmark suite against the local Postgres and RabbitMQ (about 40 min)
 	$(BIN)/python -m tests.bench
 
 bench-quick: $(BENCH_STAMP) ## The short form of the suite, run by CI (3 to 5 min)

@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     # bursts up to API_TASKS_BURST; 0 turns it off.
     api_tasks_per_second: float = Field(default=2000.0, ge=0, le=10_000_000)
     api_tasks_burst: float = Field(default=2000.0, ge=1, le=10_000_000)
+    # Signals a second per tenant (POST /api/v1/signals, all its keys together), bursts
+    # up to API_SIGNALS_BURST; 0 turns it off. Each signal is a transaction that may
+    # resume many tasks: one tenant's flood is refused before it reaches the database.
+    api_signals_per_second: float = Field(default=100.0, ge=0, le=1_000_000)
+    api_signals_burst: float = Field(default=200.0, ge=1, le=1_000_000)
+    # How long a signal is kept when its sender does not say (retentionSeconds): a wait
+    # registered within it is answered by the newest live signal of its name and key.
+    signal_retention_seconds: int = Field(default=86_400, ge=1, le=30 * 86_400)
     # Requests a second per client address to what needs no key (/health, /openapi.json,
     # /docs); 0 turns it off. Keyed calls never count against it.
     api_anonymous_per_second: float = Field(default=10.0, ge=0, le=1_000_000)

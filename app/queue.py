@@ -13,6 +13,7 @@ from app.application.context import TaskCancelled, TaskContext
 from app.application.handlers import HandlerRegistry
 from app.application.ports import EnqueueTask, TaskRecord
 from app.application.sagas import CreateSaga, SagaRecord, SagaStep, create_saga, get_saga
+from app.application.signals import SendSignal, SignalSent, send_signal
 from app.application.tasks import cancel_task, enqueue_task, enqueue_tasks
 from app.bootstrap import (
     Services,
@@ -20,6 +21,7 @@ from app.bootstrap import (
     build_services,
     build_worker,
     saga_store,
+    signal_store,
     tenant_repository,
 )
 from app.config import Settings, load_settings
@@ -39,6 +41,7 @@ __all__ = [
     "RetryableError",
     "SagaRecord",
     "SagaStep",
+    "SignalSent",
     "TaskCancelled",
     "TaskContext",
     "TaskStatus",
@@ -144,6 +147,28 @@ class Queue:
     async def get_saga(self, tenant_id: uuid.UUID, saga_id: uuid.UUID) -> SagaRecord:
         """A saga with its steps and timeline (TaskNotFound if it is not the tenant's)."""
         return await get_saga(tenant_id, saga_id, sagas=saga_store(self._services))
+
+    async def send_signal(
+        self,
+        tenant_id: uuid.UUID,
+        name: str,
+        key: str,
+        data: Any = None,
+        *,
+        signal_id: uuid.UUID | None = None,
+        retention_seconds: float | None = None,
+        connection: Any = None,
+    ) -> SignalSent:
+        """Send the signal (name, key): every task of the tenant waiting for it is resumed
+        now, and it is kept `retention_seconds` (default SIGNAL_RETENTION_SECONDS) for
+        waits registered after it. `signal_id` makes retries safe. With `connection`,
+        inside your own transaction (resumed when you commit)."""
+        command = SendSignal(tenant_id, name, key, data, signal_id, retention_seconds)
+        return await send_signal(
+            command,
+            signals=signal_store(self._services, connection),
+            default_retention_seconds=self._services.settings.signal_retention_seconds,
+        )
 
     async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
         """A task as stored, or None."""

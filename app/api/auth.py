@@ -94,6 +94,22 @@ async def charge_tasks(count: int) -> None:
         )
 
 
+async def charge_signal() -> None:
+    """Spend one of the tenant's signal budget (API_SIGNALS_PER_SECOND, all its keys
+    together): a flood from one tenant is refused here, before the database, so other
+    tenants' signals keep going through. 429 (held) past it."""
+    dependencies = deps()
+    limiter = dependencies.signal_limiter
+    if limiter is None:
+        return
+    tenant = str(tenant_scope())
+    if (wait := limiter.check(tenant, time.monotonic())) > 0:
+        await _hold(dependencies, str(principal().key_id))
+        raise too_many(
+            wait, f"Too many signals for this tenant ({limiter.rate:g} a second); slow down."
+        )
+
+
 def release_in_flight() -> None:
     """teardown_request: the request's place among its key's requests in progress.
 

@@ -15,7 +15,7 @@ from app.application.decisions import WaitStore
 from app.application.handlers import HandlerDirectory
 from app.application.health import HealthCheck, SharedHealth
 from app.application.key_lookup import KeyLookup
-from app.application.ports import TaskQueries, TaskRepository
+from app.application.ports import SignalStore, TaskQueries, TaskRepository
 from app.application.sagas import SagaStore
 from app.application.tasks import TaskResults
 from app.application.triggers import TriggerStore
@@ -69,6 +69,11 @@ class ApiDependencies:
     waits: WaitStore | None = None
     # Triggers (/api/v1/triggers); None: the routes answer 503.
     triggers: TriggerStore | None = None
+    # Signals (POST/GET /api/v1/signals); None: the routes answer 503. Their budget per
+    # tenant (API_SIGNALS_PER_SECOND), and how long one is kept unless its sender says.
+    signals: SignalStore | None = None
+    signal_limiter: RateLimiter | None = None
+    signal_retention_seconds: float = 86_400
     # Built from the fields above: key lookups with remembered answers (live and unknown)
     # and a bound on queries at once; GET /health's shared, briefly cached check.
     key_lookup: KeyLookup = field(init=False)

@@ -40,6 +40,7 @@ COMMON_ERRORS = {
 TASK_ERRORS = {"404": "No such task for this tenant (or no such artifact)."}
 BATCH_ERRORS = {"404": "No such batch for this tenant."}
 SAGA_ERRORS = {"404": "No such saga for this tenant."}
+SIGNAL_ERRORS = {"404": "No such signal for this tenant (or it was pruned after it expired)."}
 STATE_ERRORS = {"409": "The task's state does not allow this."}
 DECISION_ERRORS = {
     "409": "The task waits for no decision (queued, running, finished, cancelled, waiting "
@@ -221,6 +222,8 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
             errors.update(SAGA_ERRORS)
         if "{trigger_id}" in path:
             errors.update(TRIGGER_ERRORS)
+        if "{signal_id}" in path:
+            errors.update(SIGNAL_ERRORS)
         if path.endswith(("/cancel", "/requeue")):
             errors.update(STATE_ERRORS)
         if path.endswith("/decision"):
@@ -360,6 +363,8 @@ SAGA_LINKS = {
     "CancelSaga": ("post_saga_cancel", "Cancel it: stop its step and compensate."),
 }
 
+SIGNAL_LINKS = {"GetSignal": ("get_show_signal", "The signal as kept, with its data.")}
+
 
 def _document_links(paths: dict[str, Any]) -> None:
     """OpenAPI links: where each returned id leads (clients and stateful testers follow)."""
@@ -405,6 +410,14 @@ def _document_links(paths: dict[str, Any]) -> None:
         for status in statuses:
             if status in responses:
                 responses[status]["links"] = saga_links
+    signal_links = {
+        name: _link(operation_id, description, signal_id="$response.body#/id")
+        for name, (operation_id, description) in SIGNAL_LINKS.items()
+    }
+    responses = paths.get("/api/v1/signals", {}).get("post", {}).get("responses", {})
+    for status in (200, 201):
+        if status in responses:
+            responses[status]["links"] = signal_links
     listing = paths.get("/api/v1/tasks/{task_id}/artifacts", {}).get("get")
     if listing is not None:
         listing["responses"][200]["links"] = {

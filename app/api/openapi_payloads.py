@@ -37,6 +37,7 @@ CREATE_BATCH = "/api/v1/tasks/batch"
 
 CREATE_GROUP = "/api/v1/batches"
 CREATE_SAGA = "/api/v1/sagas"
+SEND_SIGNAL = "/api/v1/signals"
 
 
 def document_payloads(document: dict[str, Any]) -> None:
@@ -58,9 +59,16 @@ def document_payloads(document: dict[str, Any]) -> None:
     ]
     groups = _request_schema(paths.get(CREATE_GROUP, {}).get("post"))
     sagas = _request_schema(paths.get(CREATE_SAGA, {}).get("post"))
-    for schema in (*task_bodies, groups, sagas, components.get("RetryPolicyBody")):
+    signal = _request_schema(paths.get(SEND_SIGNAL, {}).get("post"))
+    for schema in (*task_bodies, groups, sagas, signal, components.get("RetryPolicyBody")):
         if schema is not None:
             _no_nul_in_text(schema)
+    if signal is not None and "data" in signal.get("properties", {}):
+        data = signal["properties"]["data"]
+        signal["properties"]["data"] = {
+            "$ref": REF.format(model=JSON_VALUE),
+            "description": data.get("description", ""),
+        }
     for schema in task_bodies:
         if schema is not None and "payload" in schema.get("properties", {}):
             schema["properties"]["payload"] = _payload_schema(

@@ -34,6 +34,10 @@ DOMAIN_STATUS = {
     "TriggerNameTaken": (409, "trigger-name-taken"),
     "TooManyTriggers": (409, "too-many-triggers"),
     "InvalidTrigger": (422, "invalid-trigger"),
+    "SignalNotFound": (404, "signal-not-found"),
+    # A signal id is an idempotency key: reused for another signal, the same 422.
+    "SignalIdReused": (422, "idempotency-key-reused"),
+    "InvalidSignal": (422, "invalid-signal"),
 }
 
 

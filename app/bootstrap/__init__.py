@@ -33,6 +33,7 @@ from app.adapters.postgres.migrator import MigrationError, MigrationReport, migr
 from app.adapters.postgres.outbox import PgOutbox
 from app.adapters.postgres.pool import create_pool, open_pool
 from app.adapters.postgres.saga_store import PgSagaStore
+from app.adapters.postgres.signal_store import PgSignalStore
 from app.adapters.postgres.task_queries import PgTaskQueries
 from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.task_signals import PgTaskSignals
@@ -213,6 +214,11 @@ def build_api(services: Services) -> Quart:
         sagas=PgSagaStore(services.pool),
         waits=PgWaitStore(services.pool),
         triggers=PgTriggerStore(services.pool),
+        signals=PgSignalStore(services.pool),
+        signal_limiter=RateLimiter(settings.api_signals_per_second, settings.api_signals_burst)
+        if settings.api_signals_per_second > 0
+        else None,
+        signal_retention_seconds=settings.signal_retention_seconds,
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
         handler_directory=CachedHandlerDirectory(PgHandlerDirectory(services.pool)),
@@ -405,6 +411,11 @@ def wait_store(services: Services) -> PgWaitStore:
 def trigger_store(services: Services) -> PgTriggerStore:
     """Triggers over the services' pool."""
     return PgTriggerStore(services.pool)
+
+
+def signal_store(services: Services, conn: AsyncConnection[Any] | None = None) -> PgSignalStore:
+    """Signals over the services' pool, or inside a caller's own connection and transaction."""
+    return PgSignalStore(services.pool, conn)
 
 
 @dataclass(slots=True)

@@ -36,8 +36,9 @@ CREATE TABLE task_waits (
     -- approval: a decision before the task runs; input: its handler asked a person;
     -- signal: a signal (name, key), before it runs or while it runs.
     kind         text        NOT NULL CHECK (kind IN ('approval', 'input', 'signal')),
-    -- Where the answer goes in tasks.resume.
-    wait_key     text        NOT NULL CHECK (length(wait_key) BETWEEN 1 AND 200),
+    -- Where the answer goes in tasks.resume: "signal:<name>:<key>" (each up to 200
+    -- characters) or "input:<key>", so up to 408.
+    wait_key     text        NOT NULL CHECK (length(wait_key) BETWEEN 1 AND 500),
     question     text,
     input_schema jsonb,
     signal_name  text,

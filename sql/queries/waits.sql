@@ -106,3 +106,7 @@ SELECT task_id, tenant_id, type, execution_type, wait_reason, kind, question, si
  WHERE %(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s::uuid
  ORDER BY since, task_id
  LIMIT %(limit)s;
+
+-- name: signal_fire_triggers
+-- Start the tasks of the tenant's active triggers on this signal's name (triggers_fire_for_signal, 0017), in the signal's own transaction; how many were started.
+SELECT triggers_fire_for_signal(%(tenant_id)s, %(id)s, %(name)s, %(key)s, %(data)s::jsonb);

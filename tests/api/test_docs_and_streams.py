@@ -27,6 +27,8 @@ ENDPOINTS = {
     ("post", "/api/v1/triggers/{trigger_id}/pause"),
     ("post", "/api/v1/triggers/{trigger_id}/resume"),
     ("delete", "/api/v1/triggers/{trigger_id}"),
+    ("post", "/api/v1/signals"),
+    ("get", "/api/v1/signals/{signal_id}"),
     ("get", "/api/v1/tasks"),
     ("get", "/api/v1/tasks/{task_id}"),
     ("post", "/api/v1/tasks/{task_id}/cancel"),

@@ -23,6 +23,7 @@ BENCHMARKS = {
     "end_to_end": "tests.bench.end_to_end",
     "growth": "tests.bench.growth",
     "workflows": "tests.bench.workflows",  # issue 15: batches and sagas
+    "waits": "tests.bench.waits",  # issue 16: parked tasks, signal resume latency
 }
 # Run only when named with --only.
 EXTRA = {"more_workers": "tests.bench.more_workers"}

@@ -27,7 +27,7 @@ from types import TracebackType
 from app.application.auth import create_tenant
 from app.bootstrap import running_services, tenant_repository
 from app.config import Settings, load_settings
-from tests.bench.harness import percentile
+from tests.bench.harness import ROOT, percentile
 
 
 def free_port() -> int:
@@ -120,6 +120,12 @@ class ApiServer:
                 "API_RATE_LIMIT_PER_SECOND": "0",
                 "API_MAX_IN_FLIGHT_PER_KEY": "0",
                 "API_TASKS_PER_SECOND": "0",
+                "API_SIGNALS_PER_SECOND": "0",
+                # This tree's code, even when the `assistente` script belongs to a shared
+                # virtualenv installed (editable) from another checkout.
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+                ),
             }
         )
         output = (workdir / "output.txt").open("wb")

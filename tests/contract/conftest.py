@@ -53,6 +53,8 @@ def api_overrides(artifact_dir: Path) -> dict[str, Any]:
         "api_rate_limit_burst": 100_000.0,
         "api_tasks_per_second": 1_000_000.0,
         "api_tasks_burst": 1_000_000.0,
+        "api_signals_per_second": 100_000.0,
+        "api_signals_burst": 100_000.0,
         "api_anonymous_per_second": 100_000.0,
         "api_anonymous_burst": 100_000.0,
     }

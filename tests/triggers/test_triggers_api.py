@@ -249,3 +249,25 @@ async def test_the_cli_lists_a_tenants_triggers(
         f"{trigger['id']}  summarize-after-ocr  paused  on TaskSucceeded of ocr -> summarize"
         "  fired 0, skipped 0"
     ]
+
+
+async def test_a_signal_sent_over_the_api_starts_its_triggers_task_once(
+    acme: Caller, conn: Conn
+) -> None:
+    trigger = with_payload(
+        {"url": {"$from": "signal.data.url"}, "key": {"$from": "signal.key"}},
+        on={"signal": "document.uploaded"},
+    )
+    created = await new_trigger(acme, trigger)
+    signal = {"id": "0193a4a0-0000-7000-8000-0000000000aa", "name": "document.uploaded"}
+    signal |= {"key": "doc-7", "data": {"url": "s3://bucket/doc-7.pdf"}}
+    first = await acme.http.post("/api/v1/signals", json=signal)
+    assert first.status_code == 201, first.text
+    replay = await acme.http.post("/api/v1/signals", json=signal)
+    assert replay.status_code == 200, replay.text
+    other_name = await acme.http.post("/api/v1/signals", json={"name": "other", "key": "doc-7"})
+    assert other_name.status_code == 201
+    started = await tasks_of_type(conn, created["task"]["type"])
+    assert [t["payload"] for t in started] == [{"url": "s3://bucket/doc-7.pdf", "key": "doc-7"}]
+    shown = (await acme.http.get(f"/api/v1/triggers/{created['id']}")).json()
+    assert shown["firedCount"] == 1
