@@ -16,6 +16,7 @@ from app.application.health import HealthCheck, SharedHealth
 from app.application.key_lookup import KeyLookup
 from app.application.ports import TaskQueries, TaskRepository
 from app.application.sagas import SagaStore
+from app.application.schedules import ScheduleStore
 from app.application.tasks import TaskResults
 from app.application.waiting import WaitPolicy
 from app.domain.inflight import InFlight
@@ -62,6 +63,8 @@ class ApiDependencies:
     batches: BatchStore | None = None
     # Sagas (POST/GET /api/v1/sagas); None: the routes answer 503.
     sagas: SagaStore | None = None
+    # Schedules (/api/v1/schedules); None: the routes answer 503.
+    schedules: ScheduleStore | None = None
     # Built from the fields above: key lookups with remembered answers (live and unknown)
     # and a bound on queries at once; GET /health's shared, briefly cached check.
     key_lookup: KeyLookup = field(init=False)

@@ -19,6 +19,7 @@ from werkzeug.routing import BaseConverter, Rule, UUIDConverter
 
 from app.api.input_types import KEY_PATTERN, KEY_RULE, MAX_KEY_LENGTH
 from app.api.openapi_payloads import document_payloads
+from app.api.openapi_schedules import document_schedules
 from app.api.openapi_waiting import document_waiting
 from app.api.schemas import Problem
 from app.api.streams import MAX_EVENT_ID, MAX_EVENT_ID_DIGITS
@@ -200,6 +201,7 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
         document_waiting(paths, self._app.extensions["assistente"].waiting)
         document_payloads(document)
         _document_links(paths)
+        document_schedules(paths)
         return document
 
     def _document_operation(self, path: str, operation: dict[str, Any]) -> None:

@@ -28,6 +28,10 @@ DOMAIN_STATUS = {
     "InvalidDependencies": (422, "invalid-dependencies"),
     "InvalidSaga": (422, "invalid-saga"),
     "SagaNotRunning": (409, "saga-not-running"),
+    "ScheduleNotFound": (404, "schedule-not-found"),
+    "ScheduleNameTaken": (409, "schedule-name-taken"),
+    "CodeScheduleReadOnly": (409, "code-schedule"),
+    "ScheduleRetired": (409, "schedule-retired"),
 }
 
 

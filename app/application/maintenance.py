@@ -3,7 +3,9 @@
 - rescue: tasks whose lease ran out go back to the queue (or to DeadLetter);
 - wake: delayed tasks and retries that came due wake idle workers;
 - prune: finished tasks past their retention are deleted in small batches, and
-  then their files in the artifact store.
+  then their files in the artifact store;
+- schedules: the ticks of cron schedules that came due start their tasks, one per
+  tick (app/application/schedules.py).
 Each job works in LIMIT batches until a batch comes back short.
 """
 
@@ -20,6 +22,7 @@ import structlog
 
 from app.application.artifact_store import ArtifactStore
 from app.application.ports import MaintenanceStore
+from app.application.schedules import ScheduleKeeper
 
 log = structlog.get_logger("app.maintenance")
 
@@ -39,6 +42,8 @@ class MaintenanceCounts:
     pruned: int = 0
     # Pruned tasks that had files in the artifact store, now deleted.
     artifacts_cleared: int = 0
+    # Tasks started by schedules' ticks.
+    ticked: int = 0
 
 
 class Maintenance:
@@ -50,9 +55,11 @@ class Maintenance:
         config: MaintenanceConfig | None = None,
         *,
         artifacts: ArtifactStore,
+        schedules: ScheduleKeeper | None = None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
+        self._schedules = schedules
         self.config = config or MaintenanceConfig()
         self._last_wake: datetime | None = None
         self._last_prune = 0.0
@@ -67,14 +74,20 @@ class Maintenance:
         now = await self._store.now()
         await self._store.wake_due(self._last_wake or now)
         self._last_wake = now
+        if self._schedules is not None:
+            try:
+                counts.ticked = await self._schedules.run_once()
+            except Exception as error:  # the other jobs still run; the next round retries
+                log.error("schedules_failed", error_type=type(error).__name__)
         if prune:
             counts.pruned = await self._batches(lambda: self._prune_batch(counts))
-        if counts.rescued or counts.pruned:
+        if counts.rescued or counts.pruned or counts.ticked:
             log.info(
                 "maintenance_round",
                 rescued=counts.rescued,
                 pruned=counts.pruned,
                 artifacts_cleared=counts.artifacts_cleared,
+                ticked=counts.ticked,
             )
         return counts
 
