@@ -66,12 +66,13 @@ async def set_next_run(conn: Conn, schedule_id: uuid.UUID, sql_time: str) -> dat
 
 
 async def ticks_of(conn: Conn, schedule_id: uuid.UUID) -> list[datetime]:
-    """The ticks of a schedule that started a task (each task's scheduled_at), in order,
-    read from their first events' `detail.schedule`."""
+    """The ticks of a schedule that started a task, in order, read from their tasks'
+    first events (`detail.schedule.tick`; a task's scheduled_at moves when a rescue or
+    a retry puts it back)."""
     cursor = await conn.execute(
-        "SELECT t.scheduled_at FROM task_events e JOIN tasks t ON t.id = e.task_id"
-        " WHERE e.event_type = 'TaskQueued' AND e.detail -> 'schedule' ->> 'id' = %s"
-        " ORDER BY t.scheduled_at",
+        "SELECT (detail -> 'schedule' ->> 'tick')::timestamptz AS tick FROM task_events"
+        " WHERE event_type = 'TaskQueued' AND detail -> 'schedule' ->> 'id' = %s"
+        " ORDER BY tick",
         (str(schedule_id),),
     )
     return [row[0] for row in await cursor.fetchall()]
