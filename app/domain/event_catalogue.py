@@ -47,9 +47,22 @@ class TaskEventBase(BaseModel):
     correlationId: str | None
 
 
+class ScheduleTick(BaseModel):
+    """The schedule tick that started a task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID = Field(description="The schedule (GET /api/v1/schedules/{id}).")
+    tick: datetime = Field(description="The tick, in the schedule's time zone.")
+
+
 # What each event adds to the common fields.
 DETAILS: dict[AnyEventType, dict[str, Any]] = {
-    EventType.QUEUED: {"scheduledAt": (datetime, ...), "priority": (int, ...)},
+    EventType.QUEUED: {
+        "scheduledAt": (datetime, ...),
+        "priority": (int, ...),
+        "schedule": (ScheduleTick | None, None),
+    },
     EventType.RUNNING: {"attemptNo": (int, ...), "workerId": (str, ...)},
     EventType.PROGRESSED: {"progress": (int, ...), "state": (str | None, None)},
     EventType.SUCCEEDED: {"attemptStatus": (AttemptStatus, ...)},
@@ -109,7 +122,10 @@ DETAILS: dict[AnyEventType, dict[str, Any]] = {
 }
 
 DESCRIPTIONS: dict[AnyEventType, str] = {
-    EventType.QUEUED: "A task was accepted and waits for a worker (seed 000's TaskQueued).",
+    EventType.QUEUED: (
+        "A task was accepted and waits for a worker (seed 000's TaskQueued); `schedule` "
+        "names the schedule and tick that started it, if one did."
+    ),
     EventType.RUNNING: "A worker started the task's handler (a new attempt).",
     EventType.PROGRESSED: "The running task reported progress (at most about once a second).",
     EventType.SUCCEEDED: "The task finished; fetch its result through the API.",
