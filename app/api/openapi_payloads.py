@@ -47,18 +47,19 @@ def document_payloads(document: dict[str, Any]) -> None:
     paths = document.get("paths", {})
     single = _request_schema(paths.get(CREATE_TASK, {}).get("post"))
     batch = _request_schema(paths.get(CREATE_BATCH, {}).get("post"))
-    # The task bodies, as sent alone, in a batch of tasks, in a batch with callbacks, or
-    # as a saga's steps.
+    # The task bodies, as sent alone, in a batch of tasks, in a batch with callbacks, as
+    # a saga's steps, or as a schedule's task.
     task_bodies = [
         single,
         *(
             components.get(name)
-            for name in ("BatchItem", "BatchTask", "CreateTask", "SagaStepSpec")
+            for name in ("BatchItem", "BatchTask", "CreateTask", "SagaStepSpec", "ScheduleTask")
         ),
     ]
     groups = _request_schema(paths.get(CREATE_GROUP, {}).get("post"))
     sagas = _request_schema(paths.get(CREATE_SAGA, {}).get("post"))
-    for schema in (*task_bodies, groups, sagas, components.get("RetryPolicyBody")):
+    schedules = components.get("CreateScheduleRequest")
+    for schema in (*task_bodies, groups, sagas, schedules, components.get("RetryPolicyBody")):
         if schema is not None:
             _no_nul_in_text(schema)
     for schema in task_bodies:

@@ -20,6 +20,7 @@ from app.domain.schedules import (
     MissedPolicy,
     check_cron,
     check_timezone,
+    zone_names,
 )
 
 MAX_SCHEDULE_PAGE = 200
@@ -30,16 +31,28 @@ ScheduleName = Annotated[
     Field(description="Unique per tenant.", examples=["nightly-report"]),
 ]
 CRON_DESCRIPTION = (
-    "A cron expression: 5 fields (minute hour day-of-month month day-of-week), or 6 with "
-    "seconds last (`* * * * * */2`: every 2 seconds); aliases such as `@hourly` too. "
+    "A cron expression: 5 fields one space apart (minute hour day-of-month month "
+    "day-of-week), or 6 with seconds last (`* * * * * */2`: every 2 seconds); aliases such "
+    "as `@hourly` too. "
     "Read in `timezone`; an expression that never fires is a 422."
 )
+CRON_FIELD = "[0-9A-Za-z*/,?#-]+"
+CRON_SHAPE = f"^(@[a-z]+|{CRON_FIELD}( {CRON_FIELD}){{4,5}})$"
+ZONES: dict[str, Any] = {"enum": zone_names()}
 TASK_EXAMPLE: dict[str, Any] = {"type": "demo.sleep", "payload": {"seconds": 1}, "priority": 5}
+
+
+def _without_start_time(schema: dict[str, Any]) -> None:
+    # Not part of a schedule's task: sent anyway, they are a 422 (see _no_start_time).
+    for name in ("scheduledAt", "delaySeconds"):
+        schema.get("properties", {}).pop(name, None)
 
 
 class ScheduleTask(CreateTask):
     """The task each tick starts: the body of POST /api/v1/tasks without `scheduledAt`
     or `delaySeconds` (its start is the tick)."""
+
+    model_config = ConfigDict(json_schema_extra=_without_start_time)
 
     @model_validator(mode="after")
     def _no_start_time(self) -> Self:
@@ -74,6 +87,9 @@ class CreateScheduleRequest(RequestBody):
         max_length=MAX_CRON_LENGTH,
         description=CRON_DESCRIPTION,
         examples=["0 2 * * *", "*/15 * * * *"],
+        # The shape (5 or 6 fields of cron's characters, one space apart, or an @alias):
+        # croniter decides the rest (a 422 naming `cron` otherwise).
+        pattern=CRON_SHAPE,
     )
     timezone: str = Field(
         default="UTC",
@@ -81,6 +97,7 @@ class CreateScheduleRequest(RequestBody):
         max_length=MAX_TIMEZONE_LENGTH,
         description="An IANA time zone name: the cron expression is read in it.",
         examples=["Europe/Berlin"],
+        json_schema_extra=ZONES,
     )
     task: ScheduleTask
     missed: MissedPolicy = Field(

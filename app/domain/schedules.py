@@ -89,6 +89,11 @@ def _zone_names() -> frozenset[str]:
     return (frozenset(available_timezones()) | {"UTC"}) - {"localtime", "posixrules", "Factory"}
 
 
+def zone_names() -> list[str]:
+    """Every time zone name a schedule may use, sorted."""
+    return sorted(_zone_names())
+
+
 def _after(cron: str, zone: ZoneInfo, instant: datetime) -> croniter:
     # croniter walks wall-clock time in the zone of its start: start in the schedule's.
     return croniter(cron, instant.astimezone(zone))
