@@ -5,7 +5,7 @@
 - prune: finished tasks past their retention are deleted in small batches, and
   then their files in the artifact store;
 - schedules: the ticks of cron schedules that came due start their tasks, one per
-  tick (app/application/schedules.py).
+  tick (app/application/schedule_keeper.py).
 Each job works in LIMIT batches until a batch comes back short.
 """
 
@@ -22,7 +22,7 @@ import structlog
 
 from app.application.artifact_store import ArtifactStore
 from app.application.ports import MaintenanceStore
-from app.application.schedules import ScheduleKeeper
+from app.application.schedule_keeper import ScheduleKeeper
 
 log = structlog.get_logger("app.maintenance")
 

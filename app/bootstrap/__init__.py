@@ -50,7 +50,8 @@ from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
 from app.application.maintenance import Maintenance, MaintenanceConfig
 from app.application.relay import Relay, RelayConfig
-from app.application.schedules import KeeperConfig, ScheduleKeeper, sync_code_schedules
+from app.application.schedule_keeper import KeeperConfig, ScheduleKeeper
+from app.application.schedules import sync_code_schedules
 from app.application.waiting import WaitPolicy
 from app.application.worker import Worker, WorkerConfig
 from app.bootstrap.capabilities import (

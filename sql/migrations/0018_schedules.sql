@@ -1,6 +1,6 @@
 -- 0018: schedules (cron): a task started at every tick of a cron expression in a time zone.
 --
--- The maintenance leader's schedule keeper (app/application/schedules.py) takes the due
+-- The maintenance leader's schedule keeper (app/application/schedule_keeper.py) takes the due
 -- rows (`NOT paused AND next_run_at <= now()`, FOR UPDATE SKIP LOCKED), computes their
 -- ticks with croniter, inserts one task per tick and moves `next_run_at` on, in one
 -- transaction. A tick's task has the id md5(id || ':' || tick in UTC, ISO 8601)::uuid

@@ -8,7 +8,7 @@ import itertools
 from datetime import timedelta
 
 from app.adapters.postgres.schedule_store import PgScheduleStore
-from app.application.schedules import KeeperConfig, ScheduleKeeper
+from app.application.schedule_keeper import KeeperConfig, ScheduleKeeper
 from app.bootstrap import Services, build_services
 from tests.schedules.conftest import Conn, MakeSchedule, set_next_run, ticks_of
 from tests.workers.conftest import fast_settings
