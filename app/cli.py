@@ -29,6 +29,7 @@ from app.bootstrap import (
     running_services,
     saga_store,
     tenant_repository,
+    wait_store,
 )
 from app.bootstrap.preflight import (
     Unavailable,
@@ -43,6 +44,7 @@ from app.domain.errors import DomainError
 from app.logging import configure_logging
 from app.saga_tree import saga_tree
 from app.schedule_cli import schedules
+from app.waiting_list import waiting_lines
 from workers.signals import run_event_loop, run_until_signalled
 from workers.worker import load_registry, run_worker
 
@@ -363,6 +365,26 @@ def tasks_show(task_id: uuid.UUID, tenant_id: uuid.UUID, limit: int) -> None:
     if not lines:
         _fail(f"no task {task_id} for tenant {tenant_id}")
     for line in lines:
+        click.echo(line)
+
+
+@tasks.command("waiting")
+@click.option("--tenant", "tenant_id", type=click.UUID, default=None, help="Only this tenant.")
+@click.option("--limit", default=100, show_default=True, help="Tasks shown.")
+def tasks_waiting(tenant_id: uuid.UUID | None, limit: int) -> None:
+    """List parked tasks, the longest waiting first: what each waits for (a person's
+    approval or input, a signal, its children, its dependencies) and since when."""
+    settings = _start("cli")
+
+    async def parked() -> list[str]:
+        async with running_services(settings, process="cli") as services:
+            return waiting_lines(await wait_store(services).parked(tenant_id, limit=limit))
+
+    try:
+        lines = asyncio.run(parked())
+    except ConfigError as error:
+        _fail(str(error), EXIT_CONFIG)
+    for line in lines or ["no task is waiting"]:
         click.echo(line)
 
 

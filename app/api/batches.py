@@ -32,7 +32,7 @@ from app.api.dependencies import deps
 from app.api.problems import ProblemError
 from app.api.representation import rendered, rendered_fields
 from app.api.schemas import CancelResult, CreateTask
-from app.api.tasks import idempotency_key
+from app.api.tasks import command, idempotency_key
 from app.api.tracing import current_trace_id
 from app.application.batches import (
     BatchRecord,
@@ -58,20 +58,8 @@ def store() -> BatchStore:
 
 
 def to_command(item: CreateTask, tenant_id: uuid.UUID, default_max_attempts: int) -> EnqueueTask:
-    return EnqueueTask(
-        tenant_id=tenant_id,
-        type=item.type,
-        payload=item.payload,
-        priority=item.priority,
-        domain_type=item.domain_type,
-        capability_type=item.capability_type,
-        max_attempts=item.max_attempts or default_max_attempts,
-        scheduled_at=item.start_at(),
-        timeout_seconds=item.timeout_seconds,
-        retry_policy=item.retry_policy.as_mapping() if item.retry_policy else None,
-        correlation_id=item.correlation_id,
-        trace_id=current_trace_id(),
-    )
+    """A child (or the callback) as a task command: the same fields as POST /tasks."""
+    return command(item, tenant_id, None, default_max_attempts=default_max_attempts)
 
 
 @blueprint.post("/batches")

@@ -11,6 +11,7 @@ from quart import current_app
 from app.application.artifact_store import ArtifactStore
 from app.application.auth import PrincipalCache, TenantRepository
 from app.application.batches import BatchStore
+from app.application.decisions import WaitStore
 from app.application.handlers import HandlerDirectory
 from app.application.health import HealthCheck, SharedHealth
 from app.application.key_lookup import KeyLookup
@@ -65,6 +66,9 @@ class ApiDependencies:
     sagas: SagaStore | None = None
     # Schedules (/api/v1/schedules); None: the routes answer 503.
     schedules: ScheduleStore | None = None
+    # Waits and decisions (POST /api/v1/tasks/{id}/decision, waitingFor); None: the
+    # decision route answers 503 and tasks show no waitingFor.
+    waits: WaitStore | None = None
     # Built from the fields above: key lookups with remembered answers (live and unknown)
     # and a bound on queries at once; GET /health's shared, briefly cached check.
     key_lookup: KeyLookup = field(init=False)

@@ -12,7 +12,7 @@ from quart.typing import ResponseTypes
 from quart_schema import QuartSchema
 from werkzeug.datastructures import Headers
 
-from app.api import batches, docs, health, queue_stats, sagas, schedules, tasks, usage
+from app.api import batches, decisions, docs, health, queue_stats, sagas, schedules, tasks, usage
 from app.api.auth import limit_anonymous, release_in_flight
 from app.api.dependencies import ApiDependencies
 from app.api.json_provider import install_strict_json
@@ -66,6 +66,7 @@ def create_app(
         batches.blueprint,
         sagas.blueprint,
         schedules.blueprint,
+        decisions.blueprint,
         queue_stats.blueprint,
         usage.blueprint,
         docs.blueprint,

@@ -41,6 +41,12 @@ TASK_ERRORS = {"404": "No such task for this tenant (or no such artifact)."}
 BATCH_ERRORS = {"404": "No such batch for this tenant."}
 SAGA_ERRORS = {"404": "No such saga for this tenant."}
 STATE_ERRORS = {"409": "The task's state does not allow this."}
+DECISION_ERRORS = {
+    "409": "The task waits for no decision (queued, running, finished, cancelled, waiting "
+    "for a signal), or its wait was decided already.",
+    "422": "Body does not match the schema, or `input` does not match the JSON Schema the "
+    "question declared (`errors` lists each path, e.g. `input.amount`).",
+}
 PROBLEM = {
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 }
@@ -215,6 +221,8 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
             errors.update(SAGA_ERRORS)
         if path.endswith(("/cancel", "/requeue")):
             errors.update(STATE_ERRORS)
+        if path.endswith("/decision"):
+            errors.update(DECISION_ERRORS)
         if not path.startswith("/api/"):
             errors = {
                 "429": "Too many requests from this address (API_ANONYMOUS_PER_SECOND).",
@@ -335,6 +343,7 @@ TASK_LINKS = {
     "ListAttempts": ("get_attempts", "Its attempts."),
     "ListArtifacts": ("get_artifacts", "Its outputs."),
     "ListEvents": ("get_events", "Its timeline."),
+    "Decide": ("post_decide", "Decide on it while it waits for a person (HumanInLoop)."),
 }
 
 

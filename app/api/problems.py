@@ -32,6 +32,8 @@ DOMAIN_STATUS = {
     "ScheduleNameTaken": (409, "schedule-name-taken"),
     "CodeScheduleReadOnly": (409, "code-schedule"),
     "ScheduleRetired": (409, "schedule-retired"),
+    "NotWaitingForDecision": (409, "not-waiting-for-decision"),
+    "AlreadyDecided": (409, "already-decided"),
 }
 
 

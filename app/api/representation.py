@@ -4,16 +4,20 @@ so create, batch, list, get, cancel and requeue show the same fields filled the 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from app.api.dependencies import deps
 from app.api.schemas import TaskBody
+from app.application.decisions import TaskWait
 from app.application.ports import TaskRecord
 from app.domain.enums import TaskStatus
 
 
-def task_fields(task: TaskRecord, result: str | None = None) -> dict[str, Any]:
+def task_fields(
+    task: TaskRecord, result: str | None = None, wait: TaskWait | None = None
+) -> dict[str, Any]:
     """The fields of a task's TaskBody; `result` is the JSON text of its result artifact.
 
     A batch validates all its tasks' fields in one pydantic call, several times cheaper
@@ -47,6 +51,22 @@ def task_fields(task: TaskRecord, result: str | None = None) -> dict[str, Any]:
         "finished_at": task.finished_at,
         "payload": dict(task.payload),
         "result": json.loads(result) if succeeded and result is not None else None,
+        "waiting_for": waiting_for(wait) if wait is not None else None,
+    }
+
+
+def waiting_for(wait: TaskWait) -> dict[str, Any]:
+    """What a parked task waits for, as TaskBody.waitingFor shows it."""
+    return {
+        "kind": wait.kind,
+        "wait_key": wait.wait_key,
+        "question": wait.question,
+        "input_schema": dict(wait.schema) if wait.schema is not None else None,
+        "signal": wait.signal_name,
+        "key": wait.signal_key,
+        "since": wait.since,
+        "deadline": wait.deadline_at,
+        "on_deadline": wait.on_deadline,
     }
 
 
@@ -59,7 +79,20 @@ async def rendered_fields(tasks: Sequence[TaskRecord]) -> list[dict[str, Any]]:
     all of them; none when no task has succeeded, as on a fresh create)."""
     succeeded = [task.id for task in tasks if task.status is TaskStatus.SUCCEEDED]
     results = await deps().queries.results(succeeded) if succeeded else {}
-    return [task_fields(task, results.get(task.id)) for task in tasks]
+    waits = await _waits([task for task in tasks if task.status is TaskStatus.CREATED])
+    return [task_fields(task, results.get(task.id), waits.get(task.id)) for task in tasks]
+
+
+async def _waits(parked: Sequence[TaskRecord]) -> dict[uuid.UUID, TaskWait]:
+    """What the parked tasks wait for: one query a tenant (a page has one)."""
+    store = deps().waits
+    if store is None or not parked:
+        return {}
+    found: dict[uuid.UUID, TaskWait] = {}
+    for tenant_id in {task.tenant_id for task in parked}:
+        ids = [task.id for task in parked if task.tenant_id == tenant_id]
+        found.update(await store.waits_of(tenant_id, ids))
+    return found
 
 
 async def rendered(task: TaskRecord) -> TaskBody:

@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 from pydantic.alias_generators import to_camel
 
 from app.api.input_types import Output, QueryInt, RequestBody, Schema
-from app.api.schemas import CreateTask
+from app.api.schemas import TaskRequest
 from app.domain.schedules import (
     MAX_CRON_LENGTH,
     MAX_TIMEZONE_LENGTH,
@@ -42,24 +42,30 @@ ZONES: dict[str, Any] = {"enum": zone_names()}
 TASK_EXAMPLE: dict[str, Any] = {"type": "demo.sleep", "payload": {"seconds": 1}, "priority": 5}
 
 
-def _without_start_time(schema: dict[str, Any]) -> None:
-    # Not part of a schedule's task: sent anyway, they are a 422 (see _no_start_time).
-    for name in ("scheduledAt", "delaySeconds"):
+NOT_IN_A_SCHEDULE = ("scheduledAt", "delaySeconds", "approval", "waitFor")
+
+
+def _not_in_a_schedule(schema: dict[str, Any]) -> None:
+    # Not part of a schedule's task: sent anyway, they are a 422 (see _no_start_or_wait).
+    for name in NOT_IN_A_SCHEDULE:
         schema.get("properties", {}).pop(name, None)
 
 
-class ScheduleTask(CreateTask):
+class ScheduleTask(TaskRequest):
     """The task each tick starts: the body of POST /api/v1/tasks without `scheduledAt`
-    or `delaySeconds` (its start is the tick)."""
+    or `delaySeconds` (its start is the tick), and without a wait (`approval`,
+    `waitFor`: not for scheduled tasks yet)."""
 
-    model_config = ConfigDict(json_schema_extra=_without_start_time)
+    model_config = ConfigDict(json_schema_extra=_not_in_a_schedule)
 
     @model_validator(mode="after")
-    def _no_start_time(self) -> Self:
+    def _no_start_or_wait(self) -> Self:
         if self.scheduled_at is not None or self.delay_seconds is not None:
             raise ValueError(
                 "a schedule's task starts at its ticks: no scheduledAt or delaySeconds"
             )
+        if self.approval is not None or self.wait_for is not None:
+            raise ValueError("a schedule's task cannot wait (approval, waitFor) yet")
         return self
 
 

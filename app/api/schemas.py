@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,8 @@ from app.api.input_types import (
     check_json_value,
     whole_number,
 )
+from app.api.wait_schemas import ApprovalBody, WaitForBody, WaitingForBody
+from app.domain import waits
 from app.domain.enums import AttemptStatus, CapabilityType, DomainType, ExecutionType, TaskStatus
 from app.domain.retry import MAX_DELAY_SECONDS, RetryPolicy, policy_from_mapping
 
@@ -118,7 +121,55 @@ class CreateTask(RequestBody):
         return hashlib.sha256(body.encode()).hexdigest()
 
 
-class BatchItem(CreateTask):
+class TaskRequest(CreateTask):
+    """A task to queue (POST /api/v1/tasks), which may wait before it runs: for a
+    person's approval (`executionType` HumanInLoop with an `approval` block) or for a
+    signal (`waitFor`). One wait at creation: not both."""
+
+    approval: ApprovalBody | None = Field(
+        default=None,
+        validate_default=True,
+        description="Only with executionType HumanInLoop, which requires it: the task "
+        "waits (status Created) for a decision (POST /api/v1/tasks/{id}/decision).",
+    )
+    wait_for: WaitForBody | None = Field(
+        default=None,
+        description="The task waits (status Created) for this signal before it starts. "
+        "Not with an approval: one wait at creation.",
+    )
+
+    # Field validators (not a model validator), so that a 422 names the field.
+    @field_validator("approval")
+    @classmethod
+    def _approval_for_people(
+        cls, approval: ApprovalBody | None, info: ValidationInfo
+    ) -> ApprovalBody | None:
+        if "execution_type" not in info.data:
+            return approval  # refused already
+        human = info.data["execution_type"] is ExecutionType.HUMAN_IN_LOOP
+        if approval is not None and not human:
+            raise ValueError("only with executionType HumanInLoop")
+        if human and approval is None:
+            raise ValueError("required with executionType HumanInLoop")
+        return approval
+
+    @field_validator("wait_for")
+    @classmethod
+    def _one_wait(cls, wait_for: WaitForBody | None, info: ValidationInfo) -> WaitForBody | None:
+        if wait_for is not None and info.data.get("approval") is not None:
+            raise ValueError("not with an approval: a task waits for one thing at creation")
+        return wait_for
+
+    def wait(self) -> waits.WaitSpec | None:
+        """What the task waits for before it runs, if anything."""
+        if self.approval is not None:
+            return self.approval.spec()
+        if self.wait_for is not None:
+            return self.wait_for.spec()
+        return None
+
+
+class BatchItem(TaskRequest):
     """One task of a batch, with its own idempotency key if wanted."""
 
     idempotency_key: IdempotencyKey | None = None
@@ -175,6 +226,11 @@ class TaskBody(Output):
     result: Any = Field(
         description="The handler's result (any JSON value) once the task has Succeeded; "
         "null before that, and when the handler returned nothing."
+    )
+    waiting_for: WaitingForBody | None = Field(
+        default=None,
+        description="While the task is parked (status Created) waiting for a decision, "
+        "input or a signal: what it waits for, since when, and its deadline; else null.",
     )
 
 
@@ -256,6 +312,11 @@ class TaskListQuery(Schema):
     type: TaskType | None = None
     domain_type: DomainType | None = None
     capability_type: CapabilityType | None = None
+    waiting_for: Literal["decision", "signal", "any"] | None = Field(
+        default=None,
+        description="Only tasks parked waiting for people (decision: an approval or "
+        "input), for a signal, or for any of these; listed the longest waiting first.",
+    )
     page: QueryInt = Field(default=1, ge=1, le=1_000_000)
     page_size: QueryInt = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
 

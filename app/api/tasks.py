@@ -34,13 +34,13 @@ from app.api.schemas import (
     BatchResult,
     CancelResult,
     CreateBatch,
-    CreateTask,
     EventBody,
     EventList,
     Problem,
     TaskBody,
     TaskList,
     TaskListQuery,
+    TaskRequest,
 )
 from app.api.streams import event_stream
 from app.api.tracing import current_trace_id
@@ -53,6 +53,7 @@ from app.api.waiting import (
     requested_wait,
     wait_until_finished,
 )
+from app.application.decisions import WaitStore, list_waiting
 from app.application.ports import EnqueueTask, TaskRecord
 from app.application.tasks import (
     TaskNotFound,
@@ -83,7 +84,7 @@ blueprint.before_request(json_bodies_only)
 
 
 def command(
-    body: CreateTask,
+    body: TaskRequest,
     tenant_id: uuid.UUID,
     idempotency_key: str | None,
     *,
@@ -105,7 +106,16 @@ def command(
         trace_id=current_trace_id(),
         idempotency_key=idempotency_key,
         request_hash=body.fingerprint() if idempotency_key else None,
+        wait=body.wait(),
     )
+
+
+def waits_store() -> WaitStore:
+    """What parked tasks wait for, and decisions (app.api.decisions)."""
+    found = deps().waits
+    if found is None:
+        raise ProblemError(503, "Waiting tasks are not available in this process.")
+    return found
 
 
 async def load_task(task_id: uuid.UUID) -> TaskRecord:
@@ -149,7 +159,7 @@ def idempotency_key() -> str | None:
 # than quart-schema's validate_request/validate_response (same bodies, a fraction of
 # the CPU); document_* keeps them in the OpenAPI document.
 @blueprint.post("/tasks")
-@document_request(CreateTask)
+@document_request(TaskRequest)
 @document_response(TaskBody, 202)
 async def create_task() -> Response:
     """Queue a task. The task is durable and visible to workers when the 202 leaves.
@@ -159,8 +169,13 @@ async def create_task() -> Response:
 
     To wait for the result, send `Prefer: wait=N` (or post an `executionType` of
     `Sync`): a task that finishes within the wait is answered `200` with its result.
+
+    A task may wait before it runs, parked (status Created, holding no worker): for a
+    person's approval (`executionType: HumanInLoop` with an `approval` block; decide
+    with POST /api/v1/tasks/{id}/decision) or for a signal (`waitFor`). Its
+    `waitingFor` says what it waits for.
     """
-    data = await request_model(CreateTask)
+    data = await request_model(TaskRequest)
     wait = requested_wait(sync=data.execution_type is ExecutionType.SYNC)
     await refuse_unfit_payloads([data], batch=False)
     await charge_tasks(1)
@@ -219,14 +234,29 @@ async def create_batch() -> Response:
 async def list_tasks(query_args: TaskListQuery) -> Response:
     """A page of the caller's tasks, newest first, each as GET shows it (results included).
 
+    `waitingFor=decision` lists the tasks awaiting people (an approval, or input a
+    handler asked for), `signal` those waiting for a signal, `any` both: the longest
+    waiting first.
+
     `X-Total-Count` and `Link` headers page on.
     """
     filters = query_args.model_dump(include={"status", "type", "domain_type", "capability_type"})
     filters = {k: (v.value if hasattr(v, "value") else v) for k, v in filters.items()}
     size = query_args.page_size
-    tasks, total = await deps().queries.list_tasks(
-        tenant_scope(), filters, limit=size, offset=(query_args.page - 1) * size
-    )
+    offset = (query_args.page - 1) * size
+    if query_args.waiting_for is not None:
+        tasks, total = await list_waiting(
+            tenant_scope(),
+            query_args.waiting_for,
+            filters,
+            limit=size,
+            offset=offset,
+            waits=waits_store(),
+        )
+    else:
+        tasks, total = await deps().queries.list_tasks(
+            tenant_scope(), filters, limit=size, offset=offset
+        )
     headers = Headers({"X-Total-Count": str(total)})
     links = page_links(query_args, total)
     if links:

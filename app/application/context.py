@@ -12,7 +12,9 @@ from typing import Any
 import structlog
 
 from app.application.ports import NO_USAGE, Artifact, LeaseStore, ProgressUpdate, Usage
+from app.domain import waits
 from app.domain.errors import NonRetryableError
+from app.domain.waits import Decision, Park, SignalReceived, TaskParked
 
 
 class TaskCancelled(Exception):
@@ -40,6 +42,7 @@ class TaskContext:
         trace_id: str | None,
         correlation_id: str | None,
         store: LeaseStore,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
         self.task_id = task_id
         self.tenant_id = tenant_id
@@ -51,6 +54,7 @@ class TaskContext:
         self.trace_id = trace_id
         self.correlation_id = correlation_id
         self._store = store
+        self.resume: Mapping[str, Any] = resume or {}
         self._lock = threading.Lock()
         # Set by the worker's loop, read by the handler (a thread's read of a bool is atomic).
         self._cancelled = False
@@ -163,6 +167,69 @@ class TaskContext:
         stored = await self._store.add_artifact(self.task_id, self.attempt_id, artifact)
         if not stored:
             raise NonRetryableError("the lease on this task was lost", code="LeaseLost")
+
+    # -- waiting on the outside world (docs/design/waits.md) ---------------------------
+    #
+    # Asking parks the task: the attempt ends here (Released, not counted), the lease and
+    # the worker slot are let go, and when the answer comes the handler runs again FROM
+    # THE TOP, with the answer kept: the same call then returns it. So write handlers as
+    # re-runnable steps: work done before the call is done again unless the handler
+    # checks what it already did (its artifacts, its state) or does it after the call.
+
+    def request_input(
+        self,
+        question: str,
+        schema: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        *,
+        key: str | None = None,
+    ) -> Decision:
+        """Ask a person; returns their Decision (`approved`, `input`, `comment`) once
+        given, or a Decision with `timed_out` when `timeout` seconds passed first.
+
+        `key` names the question (default: derived from its text); ask a second,
+        different question under a different key."""
+        waits.check_question(question)
+        if schema is not None:
+            waits.check_schema(schema)
+        waits.check_seconds(timeout, "timeout")
+        wait_key = waits.input_key(question, key)
+        answer = self.resume.get(wait_key)
+        if isinstance(answer, Mapping):
+            return waits.decision_of(answer)
+        raise TaskParked(Park("input", wait_key, timeout, question=question, schema=schema))
+
+    def wait_for_signal(
+        self, name: str, key: str, timeout: float | None = None
+    ) -> SignalReceived | None:
+        """Wait for the signal (name, key) (POST /api/v1/signals); returns it, or None
+        when `timeout` seconds passed first. A signal received shortly before the call
+        (within its retention window) answers it at once."""
+        waits.check_signal_name(name, key)
+        waits.check_seconds(timeout, "timeout")
+        wait_key = waits.signal_key_of(name, key)
+        answer = self.resume.get(wait_key)
+        if isinstance(answer, Mapping):
+            return waits.signal_of(answer)
+        raise TaskParked(Park("signal", wait_key, timeout, signal_name=name, signal_key=key))
+
+    @property
+    def approval(self) -> Decision | None:
+        """The decision that released this task (a HumanInLoop task's approval block)."""
+        answer = self.resume.get(waits.APPROVAL_KEY)
+        return waits.decision_of(answer) if isinstance(answer, Mapping) else None
+
+    @property
+    def signal(self) -> SignalReceived | None:
+        """The signal this task waited for before it started (`waitFor`), if any."""
+        answer = self.resume.get(waits.WAIT_FOR_KEY)
+        return waits.signal_of(answer) if isinstance(answer, Mapping) else None
+
+    @property
+    def input(self) -> Any:
+        """The input of the newest decision given to this task (None if none)."""
+        decision = waits.latest_decision(self.resume)
+        return decision.input if decision else None
 
     # -- cancellation -------------------------------------------------------------
 

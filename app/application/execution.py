@@ -19,6 +19,7 @@ from app.domain import outcome as outcomes
 from app.domain.errors import NonRetryableError
 from app.domain.outcome import Outcome
 from app.domain.retry import RetryPolicy, policy_from_mapping
+from app.domain.waits import Park, TaskParked
 
 log = structlog.get_logger("app.worker")
 
@@ -168,6 +169,7 @@ async def run_attempt(
     task, context = running.task, running.context
     spec = registry.resolve(task.type, task.capability_type)
     result_json: str | None = None
+    park: Park | None = None
     running.entered = True
     running.started = time.monotonic()  # the handler's time, not the wait for the loop
     try:
@@ -197,6 +199,10 @@ async def run_attempt(
             )
             return None
         outcome = outcomes.CANCELLED if reason is StopReason.CANCEL_REQUESTED else outcomes.RELEASED
+    except TaskParked as parked:
+        # The handler asked to wait: not a failure; the task is parked until answered.
+        park, outcome = parked.park, outcomes.PARKED
+        context.log.info("task_parked", wait=park.kind, attempt=task.attempt_no)
     except Exception as error:
         outcome = failure_outcome(error, task, spec, default_retry)
     running.settled = True
@@ -214,6 +220,7 @@ async def run_attempt(
         outcome=outcome,
         result_json=result_json,
         usage=clean_usage(context.usage, measured_ms),
+        park=park,
     )
 
 

@@ -2,8 +2,10 @@
 
 - rescue: tasks whose lease ran out go back to the queue (or to DeadLetter);
 - wake: delayed tasks and retries that came due wake idle workers;
+- deadlines: parked tasks whose wait (a decision, input, a signal) passed its deadline
+  move on as the wait's on_deadline says, each once (docs/design/waits.md);
 - prune: finished tasks past their retention are deleted in small batches, and
-  then their files in the artifact store;
+  then their files in the artifact store; signals past their window are forgotten;
 - schedules: the ticks of cron schedules that came due start their tasks, one per
   tick (app/application/schedule_keeper.py).
 Each job works in LIMIT batches until a batch comes back short.
@@ -44,6 +46,9 @@ class MaintenanceCounts:
     artifacts_cleared: int = 0
     # Tasks started by schedules' ticks.
     ticked: int = 0
+    # Waits ended by their deadline.
+    waits_expired: int = 0
+    signals_pruned: int = 0
 
 
 class Maintenance:
@@ -71,6 +76,9 @@ class Maintenance:
         counts.rescued = await self._batches(
             lambda: self._store.rescue_expired(self.config.batch_size)
         )
+        counts.waits_expired = await self._batches(
+            lambda: self._store.expire_waits(self.config.batch_size)
+        )
         now = await self._store.now()
         await self._store.wake_due(self._last_wake or now)
         self._last_wake = now
@@ -81,13 +89,24 @@ class Maintenance:
                 log.error("schedules_failed", error_type=type(error).__name__)
         if prune:
             counts.pruned = await self._batches(lambda: self._prune_batch(counts))
-        if counts.rescued or counts.pruned or counts.ticked:
+            counts.signals_pruned = await self._batches(
+                lambda: self._store.prune_signals(self.config.batch_size)
+            )
+        if (
+            counts.rescued
+            or counts.pruned
+            or counts.waits_expired
+            or counts.signals_pruned
+            or counts.ticked
+        ):
             log.info(
                 "maintenance_round",
                 rescued=counts.rescued,
+                waits_expired=counts.waits_expired,
                 pruned=counts.pruned,
                 artifacts_cleared=counts.artifacts_cleared,
                 ticked=counts.ticked,
+                signals_pruned=counts.signals_pruned,
             )
         return counts
 

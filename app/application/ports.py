@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from app.domain.enums import CapabilityType, DomainType, ExecutionType, TaskStatus
 from app.domain.outcome import Outcome
+from app.domain.waits import Park, WaitSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,8 @@ class EnqueueTask:
     # The fingerprint of the request as the client sent it, when the caller has one
     # (the API hashes its body); otherwise one is computed from these fields.
     request_hash: str | None = None
+    # Parked at creation until this is answered: an approval, or a signal.
+    wait: WaitSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,8 @@ class LeasedTask:
     retry_policy: Mapping[str, float] | None
     trace_id: str | None
     correlation_id: str | None
+    # The answers to the task's earlier waits, by wait key (docs/design/waits.md).
+    resume: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +169,8 @@ class FinishedAttempt:
     # How long ago the handler started, when its start is written with this end
     # (the worker had not written it yet): the TaskRunning event comes with the finish.
     start_unwritten_ran_seconds: float | None = None
+    # The handler asked to wait (input, a signal): the task is parked, not finished.
+    park: Park | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +221,11 @@ class TaskRepository(Protocol):
         """Insert tasks with their TaskQueued events in one statement; return the tasks
         actually inserted, as stored (a task whose idempotency key was already used is
         skipped)."""
+        ...
+
+    async def answer_kept_signals(self, task_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Queue the tasks (just inserted, waiting for a signal) whose signal was already
+        received and is still kept; return them. Call in the insert's transaction."""
         ...
 
     async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
@@ -350,6 +362,15 @@ class MaintenanceStore(Protocol):
         """Delete one batch of finished tasks past retention, with their attempts, events
         and artifact rows, first adding the attempts' usage to usage_history (so usage
         totals survive); return the ids of the tasks deleted, a delete already committed."""
+        ...
+
+    async def expire_waits(self, limit: int) -> int:
+        """End one batch of waits whose deadline passed, as each one's on_deadline says
+        (a parent counts a child that ended, in the same transaction); how many."""
+        ...
+
+    async def prune_signals(self, limit: int) -> int:
+        """Forget one batch of signals past their retention window; how many."""
         ...
 
     async def now(self) -> datetime:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Collection, Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from app.application.ports import EnqueueTask, NewTask, TaskRecord, TaskRepository
@@ -66,6 +66,7 @@ def fingerprint(command: EnqueueTask) -> str:
         "timeoutSeconds": command.timeout_seconds,
         "retryPolicy": command.retry_policy,
         "correlationId": command.correlation_id,
+        "wait": command.wait.as_json() if command.wait else None,
     }
     encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(encoded.encode()).hexdigest()
@@ -108,7 +109,8 @@ async def enqueue_tasks(
         NewTask(new_task_id(), c, (c.request_hash or fingerprint(c)) if c.idempotency_key else None)
         for c in commands
     ]
-    if not seen:
+    signal_waits = [t.id for t in new if t.command.wait and t.command.wait.kind == "signal"]
+    if not seen and not signal_waits:
         # Nothing can be a replay or a conflict, and the insert is one statement (atomic
         # by itself): no BEGIN and COMMIT round trips around it.
         inserted = {task.id: task for task in await tasks.add_many(new)}
@@ -116,6 +118,11 @@ async def enqueue_tasks(
     # One transaction: a conflict found after the insert undoes the whole batch.
     async with tasks.transaction() as tx:
         inserted = {task.id: task for task in await tx.add_many(new)}
+        if signal_waits:
+            # A signal kept from before the wait answers it now (docs/design/waits.md).
+            resumed = await tx.answer_kept_signals([i for i in signal_waits if i in inserted])
+            for task_id in resumed:
+                inserted[task_id] = replace(inserted[task_id], status=TaskStatus.QUEUED)
         existing = await _replayed(new, inserted, tx)
         results = []
         for task in new:

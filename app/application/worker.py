@@ -298,6 +298,7 @@ class Worker:
             trace_id=task.trace_id,
             correlation_id=task.correlation_id,
             store=self._store,
+            resume=task.resume,
         )
         running = RunningAttempt(task, context)
         self._outcomes.started(task)  # Reserved -> Running, written in a batch

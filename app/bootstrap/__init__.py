@@ -38,6 +38,7 @@ from app.adapters.postgres.task_queries import PgTaskQueries
 from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.task_signals import PgTaskSignals
 from app.adapters.postgres.tenant_repository import PgTenantRepository
+from app.adapters.postgres.wait_store import PgWaitStore
 from app.adapters.rabbitmq.publisher import PikaPublisher
 from app.adapters.rabbitmq.tail import tail_events
 from app.adapters.relay_metrics import RelayMetrics
@@ -214,6 +215,7 @@ def build_api(services: Services) -> Quart:
         batches=PgBatchStore(services.pool),
         sagas=PgSagaStore(services.pool),
         schedules=PgScheduleStore(services.pool),
+        waits=PgWaitStore(services.pool),
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
         handler_directory=CachedHandlerDirectory(PgHandlerDirectory(services.pool)),
@@ -421,6 +423,11 @@ def saga_store(services: Services, conn: AsyncConnection[Any] | None = None) -> 
 def schedule_store(services: Services) -> PgScheduleStore:
     """Schedules over the services' pool."""
     return PgScheduleStore(services.pool)
+
+
+def wait_store(services: Services) -> PgWaitStore:
+    """What parked tasks wait for, and decisions, over the services' pool."""
+    return PgWaitStore(services.pool)
 
 
 @dataclass(slots=True)

@@ -85,6 +85,45 @@ DETAILS: dict[AnyEventType, dict[str, Any]] = {
     },
     EventType.RELEASED: {"attemptStatus": (AttemptStatus, ...)},
     EventType.REQUEUED: {"requestedBy": (str, ...)},
+    EventType.AWAITING_INPUT: {
+        "kind": (Literal["approval", "input"], ...),
+        "waitKey": (str, ...),
+        "question": (str, ...),
+        "deadline": (datetime | None, None),
+        "attemptStatus": (AttemptStatus | None, None),
+    },
+    EventType.AWAITING_SIGNAL: {
+        "kind": (Literal["signal"], ...),
+        "waitKey": (str, ...),
+        "signal": (str, ...),
+        "key": (str, ...),
+        "deadline": (datetime | None, None),
+        "attemptStatus": (AttemptStatus | None, None),
+    },
+    EventType.DECIDED: {
+        "kind": (Literal["approval", "input"], ...),
+        "waitKey": (str, ...),
+        "decision": (Literal["approve", "reject"], ...),
+        "decidedBy": (str | None, None),
+        "apiKeyId": (uuid.UUID | None, None),
+    },
+    EventType.SIGNALLED: {
+        "kind": (Literal["signal"], ...),
+        "waitKey": (str, ...),
+        "signal": (str, ...),
+        "key": (str, ...),
+        "signalId": (uuid.UUID, ...),
+        "receivedAt": (datetime, ...),
+    },
+    EventType.WAIT_TIMED_OUT: {
+        "kind": (Literal["approval", "input", "signal"], ...),
+        "waitKey": (str, ...),
+        "onDeadline": (
+            Literal["approve", "reject", "deadLetter", "resume", "run", "cancel"],
+            ...,
+        ),
+        "deadline": (datetime, ...),
+    },
     BatchEventType.CREATED: {"total": (int, ...), "failurePolicy": (str, ...)},
     BatchEventType.PROGRESSED: {
         "total": (int, ...),
@@ -137,6 +176,26 @@ DESCRIPTIONS: dict[AnyEventType, str] = {
     EventType.CANCELLED: "The task was cancelled and will not run again.",
     EventType.RELEASED: "A stopping worker handed the task back; it runs again elsewhere.",
     EventType.REQUEUED: "An operator put a dead-lettered or failed task back in the queue.",
+    EventType.AWAITING_INPUT: (
+        "The task waits for a person: an approval before it runs (kind approval) or input "
+        "its handler asked for (kind input). Carries the question and the deadline, never "
+        "the payload. It holds no lease while it waits."
+    ),
+    EventType.AWAITING_SIGNAL: (
+        "The task waits for the signal (signal, key), before it runs or because its handler "
+        "asked; it holds no lease while it waits."
+    ),
+    EventType.DECIDED: (
+        "A person decided (POST /api/v1/tasks/{id}/decision): status Queued (it runs, again "
+        "if its handler asked) or Cancelled (an approval rejected). The input is not in it."
+    ),
+    EventType.SIGNALLED: (
+        "The signal it waited for arrived (or had arrived within its window): status Queued."
+    ),
+    EventType.WAIT_TIMED_OUT: (
+        "The wait's deadline passed with no answer; onDeadline says what happened: Queued "
+        "(approve, resume, run), Cancelled (reject, cancel) or DeadLetter."
+    ),
     BatchEventType.CREATED: (
         "A batch and its children were created; it waits (status Created) for its children."
     ),

@@ -16,6 +16,12 @@ class EventType(StrEnum):
     CANCELLED = "TaskCancelled"
     RELEASED = "TaskReleased"
     REQUEUED = "TaskRequeued"
+    # Waits on the outside world (docs/design/waits.md).
+    AWAITING_INPUT = "TaskAwaitingInput"
+    AWAITING_SIGNAL = "TaskAwaitingSignal"
+    DECIDED = "TaskDecided"
+    SIGNALLED = "TaskSignalled"
+    WAIT_TIMED_OUT = "TaskWaitTimedOut"
 
 
 class BatchEventType(StrEnum):

@@ -45,6 +45,8 @@ CANCELLED = Outcome(
     TaskStatus.CANCELLED, AttemptStatus.CANCELLED, EventType.CANCELLED, error_code="Cancelled"
 )
 RELEASED = Outcome(TaskStatus.QUEUED, AttemptStatus.RELEASED, EventType.RELEASED)
+# The handler asked for input or a signal: the task is parked, the attempt not counted.
+PARKED = Outcome(TaskStatus.CREATED, AttemptStatus.RELEASED, EventType.AWAITING_INPUT)
 
 
 def error_code_of(error: BaseException) -> str:

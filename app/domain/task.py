@@ -44,8 +44,9 @@ ALLOWED_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
     S.QUEUED: frozenset({S.RESERVED, S.RUNNING, S.CANCELLED}),
     # A reservation can be started, handed back, lost (lease ran out) or cancelled.
     S.RESERVED: frozenset({S.RUNNING, S.QUEUED, S.FAILED, S.DEAD_LETTER, S.CANCELLED}),
-    # Queued again when a worker shuts down gracefully and releases its lease.
-    S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.DEAD_LETTER, S.CANCELLED, S.QUEUED}),
+    # Queued again when a worker shuts down gracefully and releases its lease; parked
+    # (Created) when its handler asks for input or a signal (0016).
+    S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.DEAD_LETTER, S.CANCELLED, S.QUEUED, S.CREATED}),
     # A due retry is claimed like a queued task; an operator may requeue it at once.
     S.FAILED: frozenset({S.RESERVED, S.RUNNING, S.QUEUED, S.CANCELLED, S.DEAD_LETTER}),
     # A requeued dead child reopens its completed parent (Created again).

@@ -22,18 +22,21 @@ WITH input AS (
 ), children AS (
     INSERT INTO tasks (id, tenant_id, parent_id, type, domain_type, capability_type, priority,
                        payload, scheduled_at, max_attempts, timeout_seconds, retry_policy,
-                       correlation_id, trace_id, status, wait_reason, deps_pending)
+                       correlation_id, trace_id, status, wait_reason, deps_pending,
+                       execution_type)
     SELECT c.id, p.parent_tenant, p.id, c.type, c.domain_type, c.capability_type, c.priority,
            c.payload, coalesce(c.scheduled_at, now()), c.max_attempts, c.timeout_seconds,
            c.retry_policy, c.correlation_id, c.trace_id,
            CASE WHEN c.deps_pending > 0 THEN 'Created' ELSE 'Queued' END::task_status,
-           CASE WHEN c.deps_pending > 0 THEN 'dependencies' END, c.deps_pending
+           CASE WHEN c.deps_pending > 0 THEN 'dependencies' END, c.deps_pending,
+           coalesce(c.execution_type, 'Async')
       FROM (SELECT id, tenant_id AS parent_tenant FROM parent) p
      CROSS JOIN jsonb_to_recordset(%(children)s::jsonb)
            AS c(id uuid, type text, domain_type domain_type, capability_type capability_type,
                 priority smallint, payload jsonb, scheduled_at timestamptz,
                 max_attempts integer, timeout_seconds integer, retry_policy jsonb,
-                correlation_id text, trace_id text, deps_pending integer)
+                correlation_id text, trace_id text, deps_pending integer,
+                execution_type execution_type)
     RETURNING id, tenant_id, version, status, trace_id, attempt_count, scheduled_at, priority
 ), edges AS (
     INSERT INTO task_dependencies (task_id, depends_on, tenant_id)

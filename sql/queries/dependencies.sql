@@ -26,6 +26,9 @@ WITH updated AS (
        -- A saga's compensations are never cancelled: cancelling a saga is what starts them.
        AND t.wait_reason IS DISTINCT FROM 'compensation'
     RETURNING t.id, t.tenant_id, t.parent_id, t.version, t.status, t.trace_id, t.attempt_count
+), waits AS (
+    -- A parked task cancelled waits no more (a decision on it is then a 409).
+    DELETE FROM task_waits w USING updated u WHERE w.task_id = u.id AND u.status = 'Cancelled'
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt)
     SELECT id, tenant_id, version,

@@ -33,10 +33,12 @@ WITH candidate AS (
      WHERE t.ctid = ANY ((SELECT rows FROM picked)::tid[])
     RETURNING t.id, t.tenant_id, t.type, t.capability_type, t.payload, t.attempt_id,
               t.attempt_count, t.max_attempts, t.timeout_seconds, t.retry_policy, t.trace_id,
-              t.correlation_id, t.priority, t.scheduled_at, t.parent_id
+              t.correlation_id, t.priority, t.scheduled_at, t.parent_id, t.resume
 )
 SELECT id, tenant_id, type, capability_type, payload, attempt_id, attempt_count, max_attempts,
        timeout_seconds, retry_policy, trace_id, correlation_id,
+       -- The answers to its earlier waits (NULL for nearly every task).
+       resume,
        -- A child of a batch: its ending is also its parent's business (task_groups_settle).
        parent_id IS NOT NULL AS has_parent
   FROM leased

@@ -1,5 +1,5 @@
 -- name: task_enqueue_many
--- Insert tasks (ids chosen by the caller) with their TaskQueued events, returning them as stored; a task whose idempotency key its tenant already used is skipped.
+-- Insert tasks (ids chosen by the caller) with their TaskQueued events, returning them as stored; a task whose idempotency key its tenant already used is skipped. A task with a `wait` (an approval, or a signal to wait for) is inserted parked instead: Created, with its task_waits row and a TaskAwaitingInput / TaskAwaitingSignal event.
 WITH input AS (
     -- One JSON array of records, not an array per column: far less for the client to encode.
     SELECT *
@@ -8,14 +8,17 @@ WITH input AS (
                 capability_type capability_type, execution_type execution_type,
                 priority smallint, payload jsonb, idempotency_key text, request_hash text,
                 scheduled_at timestamptz, max_attempts integer, timeout_seconds integer,
-                retry_policy jsonb, correlation_id text, trace_id text)
+                retry_policy jsonb, correlation_id text, trace_id text, wait jsonb)
 ), inserted AS (
     INSERT INTO tasks (id, tenant_id, type, domain_type, capability_type, execution_type, priority,
                        payload, idempotency_key, request_hash, scheduled_at, max_attempts,
-                       timeout_seconds, retry_policy, correlation_id, trace_id)
+                       timeout_seconds, retry_policy, correlation_id, trace_id, status,
+                       wait_reason)
     SELECT id, tenant_id, type, domain_type, capability_type, execution_type, priority,
            payload, idempotency_key, request_hash, coalesce(scheduled_at, now()), max_attempts,
-           timeout_seconds, retry_policy, correlation_id, trace_id
+           timeout_seconds, retry_policy, correlation_id, trace_id,
+           CASE WHEN wait IS NULL THEN 'Queued' ELSE 'Created' END::task_status,
+           CASE wait->>'kind' WHEN 'approval' THEN 'decision' WHEN 'signal' THEN 'signal' END
       FROM input
     ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, tenant_id, type, domain_type, capability_type, execution_type, priority, status,
@@ -23,12 +26,34 @@ WITH input AS (
               max_attempts, attempt_count, last_error, progress, state, metadata, timeout_seconds,
               cancel_requested_at, correlation_id, trace_id, version, created_at, updated_at,
               started_at, finished_at
+), waits AS (
+    INSERT INTO task_waits (task_id, tenant_id, kind, wait_key, question, input_schema,
+                            signal_name, signal_key, deadline_at, on_deadline)
+    SELECT n.id, n.tenant_id, i.wait->>'kind', i.wait->>'wait_key', i.wait->>'question',
+           i.wait->'schema', i.wait->>'signal_name', i.wait->>'signal_key',
+           now() + make_interval(secs => (i.wait->>'deadline_seconds')::float8),
+           i.wait->>'on_deadline'
+      FROM inserted n
+      JOIN input i ON i.id = n.id
+     WHERE i.wait IS NOT NULL
+    RETURNING task_id, kind, wait_key, question, signal_name, signal_key, deadline_at
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt,
                              detail)
-    SELECT id, tenant_id, version, 'TaskQueued', status, trace_id, attempt_count,
-           jsonb_build_object('scheduledAt', scheduled_at, 'priority', priority)
-      FROM inserted
+    SELECT n.id, n.tenant_id, n.version,
+           CASE w.kind WHEN 'approval' THEN 'TaskAwaitingInput'
+                       WHEN 'signal' THEN 'TaskAwaitingSignal'
+                       ELSE 'TaskQueued' END,
+           n.status, n.trace_id, n.attempt_count,
+           CASE WHEN w.kind IS NULL
+                THEN jsonb_build_object('scheduledAt', n.scheduled_at, 'priority', n.priority)
+                ELSE jsonb_strip_nulls(jsonb_build_object(
+                         'kind', w.kind, 'waitKey', w.wait_key, 'question', w.question,
+                         'signal', w.signal_name, 'key', w.signal_key,
+                         'deadline', w.deadline_at))
+           END
+      FROM inserted n
+      LEFT JOIN waits w ON w.task_id = n.id
 )
 SELECT * FROM inserted;
 
@@ -70,6 +95,9 @@ WITH updated AS (
        AND t.status IN ('Created', 'Queued', 'Failed', 'Reserved', 'Running')
        AND t.cancel_requested_at IS NULL
     RETURNING t.id, t.tenant_id, t.version, t.status, t.trace_id, t.attempt_count, t.parent_id
+), waits AS (
+    -- A parked task cancelled waits no more (a decision on it is then a 409).
+    DELETE FROM task_waits w USING updated u WHERE w.task_id = u.id AND u.status = 'Cancelled'
 ), events AS (
     INSERT INTO task_events (task_id, tenant_id, sequence, event_type, status, trace_id, attempt)
     SELECT id, tenant_id, version,

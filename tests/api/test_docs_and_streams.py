@@ -31,6 +31,7 @@ ENDPOINTS = {
     ("get", "/api/v1/tasks/{task_id}"),
     ("post", "/api/v1/tasks/{task_id}/cancel"),
     ("post", "/api/v1/tasks/{task_id}/requeue"),
+    ("post", "/api/v1/tasks/{task_id}/decision"),
     ("get", "/api/v1/tasks/{task_id}/attempts"),
     ("get", "/api/v1/tasks/{task_id}/artifacts"),
     ("get", "/api/v1/tasks/{task_id}/artifacts/{artifact_id}"),

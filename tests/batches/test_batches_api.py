@@ -221,3 +221,13 @@ async def test_a_batch_body_that_is_not_json_is_a_415(acme: Caller) -> None:
         "/api/v1/batches", content=b"tasks=1", headers={"Content-Type": "text/plain"}
     )
     assert assert_problem(response, 415)["type"].endswith("/unsupported-media-type")
+
+
+async def test_children_keep_the_execution_type_they_were_given(acme: Caller) -> None:
+    batch = (
+        await acme.http.post(
+            "/api/v1/batches", json={"tasks": noops(2, executionType="Sync") + noops(1)}
+        )
+    ).json()
+    page = (await acme.http.get(batch["childrenUrl"])).json()
+    assert [item["executionType"] for item in page["items"]] == ["Sync", "Sync", "Async"]

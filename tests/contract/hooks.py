@@ -40,17 +40,25 @@ UNSTATABLE_RULES = {
     # states the shape, 5 or 6 fields or an @alias, and says the rest in words).
     ("cron", "is not a valid cron expression*"),
     ("cron", "never fires"),
+    # POST /api/v1/tasks: an approval goes with executionType HumanInLoop (both ways),
+    # and a task waits for one thing at creation (approval or waitFor).
+    ("approval", "only with executionType HumanInLoop"),
+    ("approval", "required with executionType HumanInLoop"),
+    ("waitFor", "not with an approval: a task waits for one thing at creation"),
 }
 
 
 # An Idempotency-Key (or a batch item's idempotencyKey) sent before with another body:
 # the IETF Idempotency-Key draft's 422, which depends on what was sent before.
 KEY_REUSED = "/problems/idempotency-key-reused"
+# A decision's input checked against the JSON Schema its task's question declared:
+# it depends on the task the decision is for.
+INPUT_MISMATCH = "/problems/input-does-not-match"
 
 
 def breaks_only_unstatable_rules(problem: dict[str, Any]) -> bool:
     """Whether a 422 problem's errors are all rules JSON Schema cannot state."""
-    if str(problem.get("type", "")).endswith(KEY_REUSED):
+    if str(problem.get("type", "")).endswith((KEY_REUSED, INPUT_MISMATCH)):
         return True
     errors = problem.get("errors") or []
     return bool(errors) and all(_unstatable(error) for error in errors)

@@ -12,11 +12,13 @@ import psycopg
 
 from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.maintenance_store import PgMaintenanceStore
+from app.adapters.postgres.wait_store import PgWaitStore
+from app.application.decisions import DecideTask, decide_task
 from app.application.maintenance import Maintenance
 from app.application.ports import FinishedAttempt, ProgressUpdate, StartedAttempt
 from app.application.tasks import cancel_task, requeue_task
 from app.bootstrap import Services
-from app.domain import outcome
+from app.domain import outcome, waits
 from app.domain.event_catalogue import MODELS
 from app.domain.events import EventType
 from app.domain.retry import RetryPolicy
@@ -55,6 +57,21 @@ async def test_every_event_type_in_the_outbox_matches_its_schema(
     await cancel_task(tenant, moving, tasks=services.tasks)
     await conn.execute(
         "UPDATE tasks SET locked_until = now() - interval '1 s' WHERE id = %s", (moving,)
+    )
+    # waits: an approval decided, one timed out, a signal awaited and received
+    [gated, late] = await enqueue(
+        "demo.noop", 2, wait=waits.approval("Go?", deadline_seconds=60, on_deadline="approve")
+    )
+    await decide_task(
+        DecideTask(tenant, gated, "approve", api_key_id=None, decided_by="ana"),
+        waits=PgWaitStore(services.pool),
+    )
+    await conn.execute(
+        "UPDATE task_waits SET deadline_at = now() - interval '1 s' WHERE task_id = %s", (late,)
+    )
+    await enqueue("demo.noop", wait=waits.signal_wait("paid", "o-1", on_timeout="deadLetter"))
+    await conn.execute(
+        "SELECT signal_send(%s, gen_random_uuid(), 'paid', 'o-1', '{}', 'h', 60)", (tenant,)
     )
     await Maintenance(
         PgMaintenanceStore(services.pool, services.url), artifacts=FakeArtifactStore()

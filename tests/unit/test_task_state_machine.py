@@ -44,6 +44,7 @@ EXPECTED_ALLOWED = {
     (S.CREATED, S.SUCCEEDED): "a batch's last child ended, all succeeded",
     (S.CREATED, S.DEAD_LETTER): "a batch's last child ended, some dead-lettered",
     (S.DEAD_LETTER, S.CREATED): "a requeued dead child reopens its batch",
+    (S.RUNNING, S.CREATED): "its handler asked for input or a signal: parked",
 }
 
 ALL_PAIRS = list(itertools.product(TaskStatus, repeat=2))

@@ -15,7 +15,7 @@ from app.adapters.postgres.task_repository import task_record
 from app.application.batches import BATCH_TASK_TYPE, BatchRecord, CreateBatch
 from app.application.ports import EnqueueTask, TaskRecord
 from app.domain.dependencies import FailurePolicy
-from app.domain.enums import TaskStatus
+from app.domain.enums import ExecutionType, TaskStatus
 
 
 class PgBatchStore(ConnectionScope):
@@ -110,6 +110,7 @@ def _child(child_id: uuid.UUID, c: EnqueueTask) -> dict[str, Any]:
         "max_attempts": c.max_attempts,
     }
     for key, value in (
+        ("execution_type", None if c.execution_type is ExecutionType.ASYNC else c.execution_type),
         ("domain_type", c.domain_type.value if c.domain_type else None),
         ("capability_type", c.capability_type.value if c.capability_type else None),
         ("scheduled_at", c.scheduled_at.isoformat() if c.scheduled_at else None),

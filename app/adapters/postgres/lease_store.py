@@ -74,6 +74,11 @@ class PgLeaseStore:
     ) -> set[int]:
         if not finished:
             return set()
+        parks = [f for f in finished if f.park is not None]
+        if parks:
+            done = await self._park(worker_id, parks)
+            rest = [f for f in finished if f.park is None]
+            return done | (await self.finish_attempts(worker_id, rest) if rest else set())
         params = {"worker_id": worker_id, "outcomes": Jsonb([_outcome(f) for f in finished])}
         children = [f.attempt_id for f in finished if f.attempt_id in self._child_attempts]
         async with self._pool.connection() as conn:
@@ -87,6 +92,17 @@ class PgLeaseStore:
                 rows = await cursor.fetchall()
                 await settle_rows(conn, [row[1:] for row in rows])
         self._child_attempts.difference_update(children)
+        return {row[0] for row in rows}
+
+    async def _park(self, worker_id: str, parks: Sequence[FinishedAttempt]) -> set[int]:
+        """Park the tasks whose handlers asked to wait; a child cancelled meanwhile
+        reaches its parent in the same transaction."""
+        params = {"worker_id": worker_id, "parks": Jsonb([_park(f) for f in parks])}
+        async with self._pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(query("task_park_attempts"), params)
+            rows = await cursor.fetchall()
+            await settle_rows(conn, [row[1:] for row in rows])
+        self._child_attempts.difference_update(f.attempt_id for f in parks)
         return {row[0] for row in rows}
 
     async def start_attempts(self, worker_id: str, started: Sequence[StartedAttempt]) -> set[int]:
@@ -184,6 +200,20 @@ def _outcome(finished: FinishedAttempt) -> dict[str, Any]:
     return fields
 
 
+def _park(finished: FinishedAttempt) -> dict[str, Any]:
+    assert finished.park is not None
+    fields = finished.park.as_json()
+    fields.update(
+        task_id=str(finished.task_id),
+        attempt_id=finished.attempt_id,
+        latency_ms=finished.usage.latency_ms,
+    )
+    if finished.start_unwritten_ran_seconds is not None:
+        fields["running_event"] = True
+        fields["ran_ms"] = finished.start_unwritten_ran_seconds * 1000
+    return fields
+
+
 def _statuses(outcome: Outcome) -> dict[str, str]:
     if outcome is outcomes.SUCCEEDED:  # nearly every outcome: spelled out once
         return _SUCCEEDED
@@ -214,6 +244,7 @@ def _leased(
     retry_policy: dict[str, float] | None,
     trace_id: str | None,
     correlation_id: str | None,
+    resume: dict[str, Any] | None,
 ) -> LeasedTask:
     """A row of task_lease_available, in its column order."""
     return LeasedTask(
@@ -229,4 +260,5 @@ def _leased(
         retry_policy,
         trace_id,
         correlation_id,
+        resume,
     )

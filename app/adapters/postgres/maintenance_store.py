@@ -40,6 +40,22 @@ class PgMaintenanceStore:
             )
         return len(rows)
 
+    async def expire_waits(self, limit: int) -> int:
+        # One transaction: a parked child the deadline ends (cancelled, dead-lettered)
+        # settles its parent with it. The sweep locks each task (SKIP LOCKED) and
+        # re-reads its wait, so a decision being made meanwhile wins, and each wait
+        # ends once.
+        async with self._pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(query("task_waits_expire"), {"limit": limit})
+            rows = await cursor.fetchall()
+            await settle_rows(conn, rows)
+        return len(rows)
+
+    async def prune_signals(self, limit: int) -> int:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query("signal_prune_expired"), {"limit": limit})
+            return cursor.rowcount
+
     async def wake_due(self, since: datetime) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(query("task_wake_due"), {"since": since})

@@ -61,6 +61,7 @@ class PgTaskRepository:
                 "retry_policy": dict(c.retry_policy) if c.retry_policy else None,
                 "correlation_id": c.correlation_id,
                 "trace_id": c.trace_id,
+                "wait": c.wait.as_json() if c.wait else None,
             }
             for t, c in ((t, t.command) for t in tasks)
         ]
@@ -69,6 +70,15 @@ class PgTaskRepository:
             await cur.execute(query("task_enqueue_many"), params)
             rows = await cur.fetchall()
         return [task_record(row) for row in rows]
+
+    async def answer_kept_signals(self, task_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        if not task_ids:
+            return set()
+        async with self._connection() as conn:
+            cursor = await conn.execute(query("task_waits_check_signals"), {"ids": list(task_ids)})
+            rows = await cursor.fetchall()
+            await settle_rows(conn, [r for r in rows if r[1] is not None])
+        return {row[0] for row in rows}
 
     async def get(self, tenant_id: uuid.UUID, task_id: uuid.UUID) -> TaskRecord | None:
         async with self._connection() as conn, conn.cursor(row_factory=dict_row) as cur:
