@@ -34,6 +34,7 @@ from app.api.schemas import (
     BatchResult,
     CancelResult,
     CreateBatch,
+    CreateTask,
     EventBody,
     EventList,
     Problem,
@@ -84,7 +85,7 @@ blueprint.before_request(json_bodies_only)
 
 
 def command(
-    body: TaskRequest,
+    body: CreateTask,
     tenant_id: uuid.UUID,
     idempotency_key: str | None,
     *,
@@ -106,7 +107,9 @@ def command(
         trace_id=current_trace_id(),
         idempotency_key=idempotency_key,
         request_hash=body.fingerprint() if idempotency_key else None,
-        wait=body.wait(),
+        # Only POST /tasks (and /tasks/batch) take a wait; a batch's children and a
+        # saga's steps are CreateTask, refused at the door if they try.
+        wait=body.wait() if isinstance(body, TaskRequest) else None,
     )
 
 
