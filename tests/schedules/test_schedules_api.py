@@ -60,6 +60,7 @@ async def test_a_new_schedule_shows_its_next_five_runs_in_its_time_zone(acme: Ca
         ({"timezone": "+01:00"}, "timezone"),
         ({"missed": "always"}, "missed"),
         ({"task": {"type": "demo.noop", "delaySeconds": 5}}, "task"),
+        ({"task": {"type": "demo.noop", "waitFor": {"signal": "s", "key": "k"}}}, "task"),
         ({"task": {"payload": {}}}, "task.type"),
     ],
 )
