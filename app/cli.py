@@ -29,6 +29,7 @@ from app.bootstrap import (
     running_services,
     saga_store,
     tenant_repository,
+    trigger_store,
     wait_store,
 )
 from app.bootstrap.preflight import (
@@ -44,6 +45,7 @@ from app.domain.errors import DomainError
 from app.logging import configure_logging
 from app.saga_tree import saga_tree
 from app.schedule_cli import schedules
+from app.trigger_table import trigger_lines
 from app.waiting_list import waiting_lines
 from workers.signals import run_event_loop, run_until_signalled
 from workers.worker import load_registry, run_worker
@@ -385,6 +387,29 @@ def tasks_waiting(tenant_id: uuid.UUID | None, limit: int) -> None:
     except ConfigError as error:
         _fail(str(error), EXIT_CONFIG)
     for line in lines or ["no task is waiting"]:
+        click.echo(line)
+
+
+@main.group()
+def triggers() -> None:
+    """Look at triggers (create and change them with the API: /api/v1/triggers)."""
+
+
+@triggers.command("list")
+@click.option("--tenant", "tenant_id", type=click.UUID, required=True, help="The tenant's id.")
+def triggers_list(tenant_id: uuid.UUID) -> None:
+    """List a tenant's triggers: what each waits for, what it starts, how often it fired."""
+    settings = _start("cli")
+
+    async def listed() -> list[str]:
+        async with running_services(settings, process="cli") as services:
+            return trigger_lines(await trigger_store(services).list(tenant_id))
+
+    try:
+        lines = asyncio.run(listed())
+    except ConfigError as error:
+        _fail(str(error), EXIT_CONFIG)
+    for line in lines:
         click.echo(line)
 
 

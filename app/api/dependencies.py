@@ -19,6 +19,7 @@ from app.application.ports import TaskQueries, TaskRepository
 from app.application.sagas import SagaStore
 from app.application.schedules import ScheduleStore
 from app.application.tasks import TaskResults
+from app.application.triggers import TriggerStore
 from app.application.waiting import WaitPolicy
 from app.domain.inflight import InFlight
 from app.domain.rate_limit import RateLimiter
@@ -69,6 +70,8 @@ class ApiDependencies:
     # Waits and decisions (POST /api/v1/tasks/{id}/decision, waitingFor); None: the
     # decision route answers 503 and tasks show no waitingFor.
     waits: WaitStore | None = None
+    # Triggers (/api/v1/triggers); None: the routes answer 503.
+    triggers: TriggerStore | None = None
     # Built from the fields above: key lookups with remembered answers (live and unknown)
     # and a bound on queries at once; GET /health's shared, briefly cached check.
     key_lookup: KeyLookup = field(init=False)

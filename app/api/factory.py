@@ -12,7 +12,18 @@ from quart.typing import ResponseTypes
 from quart_schema import QuartSchema
 from werkzeug.datastructures import Headers
 
-from app.api import batches, decisions, docs, health, queue_stats, sagas, schedules, tasks, usage
+from app.api import (
+    batches,
+    decisions,
+    docs,
+    health,
+    queue_stats,
+    sagas,
+    schedules,
+    tasks,
+    triggers,
+    usage,
+)
 from app.api.auth import limit_anonymous, release_in_flight
 from app.api.dependencies import ApiDependencies
 from app.api.json_provider import install_strict_json
@@ -67,6 +78,7 @@ def create_app(
         sagas.blueprint,
         schedules.blueprint,
         decisions.blueprint,
+        triggers.blueprint,
         queue_stats.blueprint,
         usage.blueprint,
         docs.blueprint,

@@ -20,6 +20,7 @@ from werkzeug.routing import BaseConverter, Rule, UUIDConverter
 from app.api.input_types import KEY_PATTERN, KEY_RULE, MAX_KEY_LENGTH
 from app.api.openapi_payloads import document_payloads
 from app.api.openapi_schedules import document_schedules
+from app.api.openapi_triggers import TRIGGER_ERRORS, document_triggers
 from app.api.openapi_waiting import document_waiting
 from app.api.schemas import Problem
 from app.api.streams import MAX_EVENT_ID, MAX_EVENT_ID_DIGITS
@@ -206,6 +207,7 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
         _document_usage_span(paths.get("/api/v1/usage", {}).get("get"))
         document_waiting(paths, self._app.extensions["assistente"].waiting)
         document_payloads(document)
+        document_triggers(paths)
         _document_links(paths)
         document_schedules(paths)
         return document
@@ -219,6 +221,8 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
             errors.update(BATCH_ERRORS)
         if "{saga_id}" in path:
             errors.update(SAGA_ERRORS)
+        if "{trigger_id}" in path:
+            errors.update(TRIGGER_ERRORS)
         if path.endswith(("/cancel", "/requeue")):
             errors.update(STATE_ERRORS)
         if path.endswith("/decision"):

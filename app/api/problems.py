@@ -34,6 +34,10 @@ DOMAIN_STATUS = {
     "ScheduleRetired": (409, "schedule-retired"),
     "NotWaitingForDecision": (409, "not-waiting-for-decision"),
     "AlreadyDecided": (409, "already-decided"),
+    "TriggerNotFound": (404, "trigger-not-found"),
+    "TriggerNameTaken": (409, "trigger-name-taken"),
+    "TooManyTriggers": (409, "too-many-triggers"),
+    "InvalidTrigger": (422, "invalid-trigger"),
 }
 
 

@@ -38,6 +38,7 @@ from app.adapters.postgres.task_queries import PgTaskQueries
 from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.task_signals import PgTaskSignals
 from app.adapters.postgres.tenant_repository import PgTenantRepository
+from app.adapters.postgres.trigger_store import PgTriggerStore
 from app.adapters.postgres.wait_store import PgWaitStore
 from app.adapters.rabbitmq.publisher import PikaPublisher
 from app.adapters.rabbitmq.tail import tail_events
@@ -216,6 +217,7 @@ def build_api(services: Services) -> Quart:
         sagas=PgSagaStore(services.pool),
         schedules=PgScheduleStore(services.pool),
         waits=PgWaitStore(services.pool),
+        triggers=PgTriggerStore(services.pool),
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
         handler_directory=CachedHandlerDirectory(PgHandlerDirectory(services.pool)),
@@ -428,6 +430,11 @@ def schedule_store(services: Services) -> PgScheduleStore:
 def wait_store(services: Services) -> PgWaitStore:
     """What parked tasks wait for, and decisions, over the services' pool."""
     return PgWaitStore(services.pool)
+
+
+def trigger_store(services: Services) -> PgTriggerStore:
+    """Triggers over the services' pool."""
+    return PgTriggerStore(services.pool)
 
 
 @dataclass(slots=True)

@@ -56,12 +56,28 @@ class ScheduleTick(BaseModel):
     tick: datetime = Field(description="The tick, in the schedule's time zone.")
 
 
+class TriggerOrigin(BaseModel):
+    """Why a task was started by a trigger (docs/design/triggers.md): the trigger, and
+    the event (sourceTaskId, sourceEventId) or signal (signalId, signalName) that fired
+    it; depth counts the triggers that led to it (at most 8)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID = Field(description="The trigger.")
+    depth: int = Field(ge=1, le=8)
+    sourceTaskId: uuid.UUID | None = None
+    sourceEventId: int | None = Field(default=None, description="The event's timeline id.")
+    signalId: uuid.UUID | None = None
+    signalName: str | None = None
+
+
 # What each event adds to the common fields.
 DETAILS: dict[AnyEventType, dict[str, Any]] = {
     EventType.QUEUED: {
         "scheduledAt": (datetime, ...),
         "priority": (int, ...),
         "schedule": (ScheduleTick | None, None),
+        "trigger": (TriggerOrigin | None, None),
     },
     EventType.RUNNING: {"attemptNo": (int, ...), "workerId": (str, ...)},
     EventType.PROGRESSED: {"progress": (int, ...), "state": (str | None, None)},
@@ -163,7 +179,7 @@ DETAILS: dict[AnyEventType, dict[str, Any]] = {
 DESCRIPTIONS: dict[AnyEventType, str] = {
     EventType.QUEUED: (
         "A task was accepted and waits for a worker (seed 000's TaskQueued); `schedule` "
-        "names the schedule and tick that started it, if one did."
+        "names the schedule and tick that started it, `trigger` the trigger, if one did."
     ),
     EventType.RUNNING: "A worker started the task's handler (a new attempt).",
     EventType.PROGRESSED: "The running task reported progress (at most about once a second).",

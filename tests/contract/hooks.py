@@ -45,6 +45,20 @@ UNSTATABLE_RULES = {
     ("approval", "only with executionType HumanInLoop"),
     ("approval", "required with executionType HumanInLoop"),
     ("waitFor", "not with an approval: a task waits for one thing at creation"),
+    # POST /api/v1/triggers: a template's `$from` paths against what the trigger waits
+    # for (its kind and filters), and the filters among themselves.
+    ("$from", " trigger knows no *"),
+    ("$from", " has no field *"),
+    ("$from", "name a field of *"),
+    ("$from", "has an empty step"),
+    ("$from", "must be a dotted path such as 'event.taskId' or 'result'"),
+    ("$from", "this trigger's filters never match one"),
+    ("$from", "is a single value, with no fields of its own"),
+    ("$from", "the payload must be an object: put the reference under a key of it"),
+    ("", "a $from object has no other keys *"),
+    ("on", "an event trigger needs eventTypes, statuses or taskTypes (or a signal)"),
+    ("on", "give a signal, or event filters, not both"),
+    ("executionType", "a trigger starts an Async or EventDriven task"),
 }
 
 
