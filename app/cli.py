@@ -44,6 +44,7 @@ from app.dev_setup import dev_database, worker_child
 from app.domain.errors import DomainError
 from app.logging import configure_logging
 from app.saga_tree import saga_tree
+from app.schedule_cli import schedules
 from app.trigger_table import trigger_lines
 from app.waiting_list import waiting_lines
 from workers.signals import run_event_loop, run_until_signalled
@@ -318,6 +319,9 @@ def tenants_revoke_key(key_id_or_prefix: str) -> None:
     if revoked is None:
         _fail(f"no live API key matches {key_id_or_prefix!r}")
     click.echo(f"revoked key {revoked}…")
+
+
+main.add_command(schedules)
 
 
 @main.group()

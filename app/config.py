@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     # wait longer for an operator.
     retention_days: float = Field(default=7.0, gt=0, le=3650)
     dead_letter_retention_days: float = Field(default=30.0, gt=0, le=3650)
+    # A schedule's tick younger than this is started however late (a leader change takes
+    # seconds); older ticks were missed and follow its `missed` policy.
+    schedule_catch_up_seconds: float = Field(default=60.0, ge=1, le=86_400)
 
     @field_validator("database_url")
     @classmethod

@@ -17,6 +17,7 @@ from app.application.health import HealthCheck, SharedHealth
 from app.application.key_lookup import KeyLookup
 from app.application.ports import SignalStore, TaskQueries, TaskRepository
 from app.application.sagas import SagaStore
+from app.application.schedules import ScheduleStore
 from app.application.tasks import TaskResults
 from app.application.triggers import TriggerStore
 from app.application.waiting import WaitPolicy
@@ -64,6 +65,8 @@ class ApiDependencies:
     batches: BatchStore | None = None
     # Sagas (POST/GET /api/v1/sagas); None: the routes answer 503.
     sagas: SagaStore | None = None
+    # Schedules (/api/v1/schedules); None: the routes answer 503.
+    schedules: ScheduleStore | None = None
     # Waits and decisions (POST /api/v1/tasks/{id}/decision, waitingFor); None: the
     # decision route answers 503 and tasks show no waitingFor.
     waits: WaitStore | None = None

@@ -19,6 +19,7 @@ from werkzeug.routing import BaseConverter, Rule, UUIDConverter
 
 from app.api.input_types import KEY_PATTERN, KEY_RULE, MAX_KEY_LENGTH
 from app.api.openapi_payloads import document_payloads
+from app.api.openapi_schedules import document_schedules
 from app.api.openapi_triggers import TRIGGER_ERRORS, document_triggers
 from app.api.openapi_waiting import document_waiting
 from app.api.schemas import Problem
@@ -209,6 +210,7 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
         document_payloads(document)
         document_triggers(paths)
         _document_links(paths)
+        document_schedules(paths)
         return document
 
     def _document_operation(self, path: str, operation: dict[str, Any]) -> None:

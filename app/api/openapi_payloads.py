@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.api.input_types import RequestBody
 from app.application.capabilities.catalogue import PAYLOAD_EXAMPLES, PAYLOAD_MODELS
 from app.domain.enums import CapabilityType
 
@@ -48,27 +49,44 @@ def document_payloads(document: dict[str, Any]) -> None:
     paths = document.get("paths", {})
     single = _request_schema(paths.get(CREATE_TASK, {}).get("post"))
     batch = _request_schema(paths.get(CREATE_BATCH, {}).get("post"))
-    # The task bodies, as sent alone, in a batch of tasks, in a batch with callbacks, or
-    # as a saga's steps.
+    # The task bodies, as sent alone, in a batch of tasks, in a batch with callbacks, as
+    # a saga's steps, as a schedule's task, or as the task a trigger starts.
     task_bodies = [
         single,
         *(
             components.get(name)
-            for name in ("BatchItem", "BatchTask", "CreateTask", "SagaStepSpec")
+            for name in (
+                "BatchItem",
+                "BatchTask",
+                "CreateTask",
+                "SagaStepSpec",
+                "ScheduleTask",
+                "TriggerTask",
+            )
         ),
     ]
     groups = _request_schema(paths.get(CREATE_GROUP, {}).get("post"))
     sagas = _request_schema(paths.get(CREATE_SAGA, {}).get("post"))
     signal = _request_schema(paths.get(SEND_SIGNAL, {}).get("post"))
-    for schema in (*task_bodies, groups, sagas, signal, components.get("RetryPolicyBody")):
+    schedules = components.get("CreateScheduleRequest")
+    trigger = components.get("CreateTriggerRequest")
+    retry = components.get("RetryPolicyBody")
+    # Every request model's component too (waitFor, approval, a trigger's filters…):
+    # the walk does not follow $refs.
+    requests = [components.get(name) for name in sorted(_request_models())]
+    bodies = (*task_bodies, groups, sagas, signal, schedules, trigger, retry, *requests)
+    for schema in bodies:
         if schema is not None:
             _no_nul_in_text(schema)
-    if signal is not None and "data" in signal.get("properties", {}):
-        data = signal["properties"]["data"]
-        signal["properties"]["data"] = {
-            "$ref": REF.format(model=JSON_VALUE),
-            "description": data.get("description", ""),
-        }
+    # Free JSON a client sends: a signal's data, a decision's input (no NUL anywhere).
+    decision = components.get("DecisionRequest")
+    for schema, name in ((signal, "data"), (decision, "input")):
+        if schema is not None and name in schema.get("properties", {}):
+            value = schema["properties"][name]
+            schema["properties"][name] = {
+                "$ref": REF.format(model=JSON_VALUE),
+                "description": value.get("description", ""),
+            }
     for schema in task_bodies:
         if schema is not None and "payload" in schema.get("properties", {}):
             schema["properties"]["payload"] = _payload_schema(
@@ -144,6 +162,17 @@ def _request_schema(operation: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     schema: dict[str, Any] = _content(operation)["schema"]
     return schema
+
+
+def _request_models() -> set[str]:
+    """The names of every request model (a RequestBody, at any depth of subclassing)."""
+    names: set[str] = set()
+    pending: list[type[RequestBody]] = [RequestBody]
+    while pending:
+        model = pending.pop()
+        names.add(model.__name__)
+        pending.extend(model.__subclasses__())
+    return names
 
 
 def _no_nul_in_text(schema: Any) -> None:

@@ -7,6 +7,13 @@
         ctx.update(state="calling model", progress=10)
         ...
 
+Schedules can be declared beside the handlers; workers keep them in sync as they start
+(docs/design/schedules.md):
+
+    registry.schedule("nightly-report", "0 2 * * *", timezone="Europe/Berlin",
+                      task={"type": "report", "payload": {"scope": "daily"}},
+                      tenant_id=TENANT)
+
 An `async def` runs on the worker's event loop; a plain `def` runs in a thread
 (`executor="thread"`, the default for sync functions) so it cannot stall the
 loop; `executor="process"` runs a top-level `def f(payload) -> result` in a
@@ -16,15 +23,14 @@ process pool for CPU-bound work (it gets the payload, not the context).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection, Iterator
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from app.domain.enums import CapabilityType
 from app.domain.retry import RetryPolicy
-
-if TYPE_CHECKING:
-    pass
+from app.domain.schedules import MissedPolicy, check_cron, check_timezone
 
 Executor = Literal["async", "thread", "process"]
 HandlerFunc = Callable[..., Any]
@@ -41,6 +47,19 @@ class HandlerSpec:
     timeout_seconds: float | None = None
     # One of the service's own capability handlers, as opposed to one an app registered.
     builtin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleDeclaration:
+    """A schedule declared in code: `task` is a task as POST /api/v1/tasks takes it
+    (checked against that body when the worker is built)."""
+
+    tenant_id: uuid.UUID
+    name: str
+    cron: str
+    timezone: str
+    task: Mapping[str, Any]
+    missed: MissedPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +101,35 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._by_type: dict[str, HandlerSpec] = {}
         self._by_capability: dict[CapabilityType, HandlerSpec] = {}
+        self._schedules: dict[tuple[uuid.UUID, str], ScheduleDeclaration] = {}
+
+    def schedule(
+        self,
+        name: str,
+        cron: str,
+        *,
+        task: str | Mapping[str, Any],
+        tenant_id: uuid.UUID,
+        timezone: str = "UTC",
+        missed: MissedPolicy | str = MissedPolicy.SKIP,
+    ) -> None:
+        """Declare a schedule: `task` (a task type, or a task as POST /api/v1/tasks takes
+        it) starts at every tick of `cron` in `timezone`, for `tenant_id`. Workers store
+        it as they start (upsert by tenant and name); one that disappears from the code
+        is paused, as retired, when a worker handling its task type next starts."""
+        spec = {"type": task} if isinstance(task, str) else dict(task)
+        check_timezone(timezone)
+        declared = ScheduleDeclaration(
+            tenant_id, name, check_cron(cron), timezone, spec, MissedPolicy(missed)
+        )
+        if (tenant_id, name) in self._schedules:
+            raise ValueError(f"a schedule named {name!r} is already declared for {tenant_id}")
+        self._schedules[(tenant_id, name)] = declared
+
+    @property
+    def schedules(self) -> list[ScheduleDeclaration]:
+        """The schedules declared in code, by tenant and name."""
+        return [self._schedules[key] for key in sorted(self._schedules, key=str)]
 
     def handler(
         self,
@@ -142,6 +190,10 @@ class HandlerRegistry:
             )
         for capability, spec in other._by_capability.items():
             self._by_capability.setdefault(capability, spec)
+        for key, declared in other._schedules.items():
+            if key in self._schedules:
+                raise ValueError(f"a schedule named {key[1]!r} is already declared for {key[0]}")
+            self._schedules[key] = declared
 
     def resolve(self, task_type: str, capability: CapabilityType | None) -> HandlerSpec | None:
         """The handler for a task: by type first, then by capability."""

@@ -5,7 +5,9 @@
 - deadlines: parked tasks whose wait (a decision, input, a signal) passed its deadline
   move on as the wait's on_deadline says, each once (docs/design/waits.md);
 - prune: finished tasks past their retention are deleted in small batches, and
-  then their files in the artifact store; signals past their window are forgotten.
+  then their files in the artifact store; signals past their window are forgotten;
+- schedules: the ticks of cron schedules that came due start their tasks, one per
+  tick (app/application/schedule_keeper.py).
 Each job works in LIMIT batches until a batch comes back short.
 """
 
@@ -22,6 +24,7 @@ import structlog
 
 from app.application.artifact_store import ArtifactStore
 from app.application.ports import MaintenanceStore
+from app.application.schedule_keeper import ScheduleKeeper
 
 log = structlog.get_logger("app.maintenance")
 
@@ -41,6 +44,8 @@ class MaintenanceCounts:
     pruned: int = 0
     # Pruned tasks that had files in the artifact store, now deleted.
     artifacts_cleared: int = 0
+    # Tasks started by schedules' ticks.
+    ticked: int = 0
     # Waits ended by their deadline.
     waits_expired: int = 0
     signals_pruned: int = 0
@@ -55,9 +60,11 @@ class Maintenance:
         config: MaintenanceConfig | None = None,
         *,
         artifacts: ArtifactStore,
+        schedules: ScheduleKeeper | None = None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
+        self._schedules = schedules
         self.config = config or MaintenanceConfig()
         self._last_wake: datetime | None = None
         self._last_prune = 0.0
@@ -75,18 +82,30 @@ class Maintenance:
         now = await self._store.now()
         await self._store.wake_due(self._last_wake or now)
         self._last_wake = now
+        if self._schedules is not None:
+            try:
+                counts.ticked = await self._schedules.run_once()
+            except Exception as error:  # the other jobs still run; the next round retries
+                log.error("schedules_failed", error_type=type(error).__name__)
         if prune:
             counts.pruned = await self._batches(lambda: self._prune_batch(counts))
             counts.signals_pruned = await self._batches(
                 lambda: self._store.prune_signals(self.config.batch_size)
             )
-        if counts.rescued or counts.pruned or counts.waits_expired or counts.signals_pruned:
+        if (
+            counts.rescued
+            or counts.pruned
+            or counts.waits_expired
+            or counts.signals_pruned
+            or counts.ticked
+        ):
             log.info(
                 "maintenance_round",
                 rescued=counts.rescued,
                 waits_expired=counts.waits_expired,
                 pruned=counts.pruned,
                 artifacts_cleared=counts.artifacts_cleared,
+                ticked=counts.ticked,
                 signals_pruned=counts.signals_pruned,
             )
         return counts

@@ -33,6 +33,7 @@ from app.adapters.postgres.migrator import MigrationError, MigrationReport, migr
 from app.adapters.postgres.outbox import PgOutbox
 from app.adapters.postgres.pool import create_pool, open_pool
 from app.adapters.postgres.saga_store import PgSagaStore
+from app.adapters.postgres.schedule_store import PgScheduleStore
 from app.adapters.postgres.signal_store import PgSignalStore
 from app.adapters.postgres.task_queries import PgTaskQueries
 from app.adapters.postgres.task_repository import PgTaskRepository
@@ -52,6 +53,8 @@ from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
 from app.application.maintenance import Maintenance, MaintenanceConfig
 from app.application.relay import Relay, RelayConfig
+from app.application.schedule_keeper import KeeperConfig, ScheduleKeeper
+from app.application.schedules import sync_code_schedules
 from app.application.waiting import WaitPolicy
 from app.application.worker import Worker, WorkerConfig
 from app.bootstrap.capabilities import (
@@ -60,6 +63,7 @@ from app.bootstrap.capabilities import (
     build_capability_handlers,
     load_prices,
 )
+from app.bootstrap.code_schedules import CodeSchedules, code_schedules
 from app.bootstrap.preflight import (
     EmbeddedPostgres,
     find_embedded_database,
@@ -212,6 +216,7 @@ def build_api(services: Services) -> Quart:
         queries=PgTaskQueries(services.pool),
         batches=PgBatchStore(services.pool),
         sagas=PgSagaStore(services.pool),
+        schedules=PgScheduleStore(services.pool),
         waits=PgWaitStore(services.pool),
         triggers=PgTriggerStore(services.pool),
         signals=PgSignalStore(services.pool),
@@ -290,6 +295,8 @@ class WorkerProcess:
     maintenance: Maintenance
     # Called once the worker has stopped: the HTTP clients of the capability handlers.
     closers: list[Closer] = field(default_factory=list)
+    # The schedules its handlers declare, stored (and the retired ones paused) at start.
+    schedules: CodeSchedules | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Open the pool, run worker and maintenance until `stop` is set (or a burst
@@ -313,13 +320,26 @@ class WorkerProcess:
             done.set()
 
         forwarder = asyncio.create_task(forward_stop())
+        syncing = asyncio.create_task(self._sync_schedules(done))
         try:
             await asyncio.gather(work(), self.maintenance.run(done))
         finally:
             forwarder.cancel()
+            syncing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await syncing
             for close in self.closers:
                 await close()
             await self.services.stop()
+
+    async def _sync_schedules(self, stop: asyncio.Event) -> None:
+        if self.schedules is not None:
+            await sync_code_schedules(
+                self.schedules.declared,
+                self.schedules.handled_types,
+                schedules=PgScheduleStore(self.services.pool),
+                stop=stop,
+            )
 
 
 def build_worker(
@@ -373,8 +393,13 @@ def build_worker(
             dead_letter_retention_seconds=settings.dead_letter_retention_days * 86_400,
         ),
         artifacts=artifacts,
+        schedules=ScheduleKeeper(
+            PgScheduleStore(services.pool),
+            KeeperConfig(catch_up_seconds=settings.schedule_catch_up_seconds),
+        ),
     )
-    return WorkerProcess(services, worker, maintenance, closers)
+    schedules = code_schedules(handlers, default_max_attempts=settings.default_max_attempts)
+    return WorkerProcess(services, worker, maintenance, closers, schedules)
 
 
 @asynccontextmanager
@@ -401,6 +426,11 @@ def batch_store(services: Services, conn: AsyncConnection[Any] | None = None) ->
 def saga_store(services: Services, conn: AsyncConnection[Any] | None = None) -> PgSagaStore:
     """Sagas over the services' pool, or inside a caller's own connection and transaction."""
     return PgSagaStore(services.pool, conn)
+
+
+def schedule_store(services: Services) -> PgScheduleStore:
+    """Schedules over the services' pool."""
+    return PgScheduleStore(services.pool)
 
 
 def wait_store(services: Services) -> PgWaitStore:

@@ -47,6 +47,15 @@ class TaskEventBase(BaseModel):
     correlationId: str | None
 
 
+class ScheduleTick(BaseModel):
+    """The schedule tick that started a task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID = Field(description="The schedule (GET /api/v1/schedules/{id}).")
+    tick: datetime = Field(description="The tick, in the schedule's time zone.")
+
+
 class TriggerOrigin(BaseModel):
     """Why a task was started by a trigger (docs/design/triggers.md): the trigger, and
     the event (sourceTaskId, sourceEventId) or signal (signalId, signalName) that fired
@@ -67,6 +76,7 @@ DETAILS: dict[AnyEventType, dict[str, Any]] = {
     EventType.QUEUED: {
         "scheduledAt": (datetime, ...),
         "priority": (int, ...),
+        "schedule": (ScheduleTick | None, None),
         "trigger": (TriggerOrigin | None, None),
     },
     EventType.RUNNING: {"attemptNo": (int, ...), "workerId": (str, ...)},
@@ -168,8 +178,8 @@ DETAILS: dict[AnyEventType, dict[str, Any]] = {
 
 DESCRIPTIONS: dict[AnyEventType, str] = {
     EventType.QUEUED: (
-        "A task was accepted and waits for a worker (seed 000's TaskQueued); `trigger` "
-        "says which trigger started it, if one did."
+        "A task was accepted and waits for a worker (seed 000's TaskQueued); `schedule` "
+        "names the schedule and tick that started it, `trigger` the trigger, if one did."
     ),
     EventType.RUNNING: "A worker started the task's handler (a new attempt).",
     EventType.PROGRESSED: "The running task reported progress (at most about once a second).",

@@ -36,6 +36,10 @@ UNSTATABLE_RULES = {
     ("", "dependsOn names no task of the batch: *"),
     ("", "depends on itself"),
     ("", "dependsOn has a cycle through task *"),
+    # POST /api/v1/schedules: what croniter reads as a cron expression (the document
+    # states the shape, 5 or 6 fields or an @alias, and says the rest in words).
+    ("cron", "is not a valid cron expression*"),
+    ("cron", "never fires"),
     # POST /api/v1/tasks: an approval goes with executionType HumanInLoop (both ways),
     # and a task waits for one thing at creation (approval or waitFor).
     ("approval", "only with executionType HumanInLoop"),
