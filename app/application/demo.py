@@ -53,6 +53,32 @@ async def fail(ctx: TaskContext) -> None:
     raise NonRetryableError(str(ctx.payload.get("message", "demo failure")), code="DemoFailure")
 
 
+@demo_handlers.handler("demo.ask")
+async def ask(ctx: TaskContext) -> dict[str, Any]:
+    """Asks a person `question` mid-run (answer with POST /api/v1/tasks/{id}/decision),
+    then returns the decision; `timeoutSeconds` (default 3600) bounds the wait."""
+    try:
+        question = str(ctx.payload.get("question", "Go ahead?"))
+        decision = ctx.request_input(
+            question, timeout=float(ctx.payload.get("timeoutSeconds", 3600))
+        )
+    except (TypeError, ValueError) as error:
+        raise NonRetryableError(str(error), code="BadPayload") from error
+    return {"decision": decision.decision, "input": decision.input, "by": decision.decided_by}
+
+
+@demo_handlers.handler("demo.await_signal")
+async def await_signal(ctx: TaskContext) -> dict[str, Any]:
+    """Waits mid-run for the signal (`signal`, `key`) (POST /api/v1/signals) and returns
+    its data; `null` when `timeoutSeconds` (default 3600) passed first."""
+    name, key = str(ctx.payload.get("signal", "demo")), str(ctx.payload.get("key", "1"))
+    try:
+        got = ctx.wait_for_signal(name, key, float(ctx.payload.get("timeoutSeconds", 3600)))
+    except (TypeError, ValueError) as error:
+        raise NonRetryableError(str(error), code="BadPayload") from error
+    return {"data": got.data if got else None, "timedOut": got is None}
+
+
 @demo_handlers.handler("demo.crash")
 async def crash(ctx: TaskContext) -> None:
     """Kills its own worker process at once, to exercise lease takeover."""
