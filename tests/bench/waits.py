@@ -10,15 +10,19 @@
   time, 50 a second, through `Queue.send_signal` and through `POST /api/v1/signals`
   (the real API process). Latency: from just before each send to the handler's start
   on its second run (the run the signal released), p50 and p99.
+* Before: plain tasks drained now ÷ at BASE_COMMIT (43ecae4, the engine before waits,
+  triggers and schedules: the claim now returns `resume`, events pass one more
+  statement trigger), paired as in tests/bench/workflows.py.
 
 `--quick` (CI): one pair of drains of 2 000 tasks (with 10 000 parked), and 100 waits
-through the library; no HTTP.
+through the library; no HTTP, no base commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tempfile
 import time
 import urllib.request
@@ -30,7 +34,7 @@ import psycopg
 
 from app.domain import waits
 from app.queue import EnqueueTask, Queue
-from tests.bench import resume_worker
+from tests.bench import resume_worker, workflows
 from tests.bench.api_server import ApiServer, issue_api_key
 from tests.bench.contenders import ours
 from tests.bench.harness import (
@@ -46,6 +50,8 @@ CONCURRENCY = 10
 PARKED = 10_000
 TARGET_LOSS = 0.05  # issue 16: parked tasks cost the claim path nothing (within 5 %)
 RATE = 50.0  # signals a second in the latency runs
+# The engine before issue 16 (waits, triggers, schedules): what plain tasks drained at.
+BASE_COMMIT = os.environ.get("BENCH_WAITS_BASE", "43ecae4")
 DRAIN_WORKER = "tests.bench.contenders.ours"
 
 
@@ -248,3 +254,10 @@ def run(report: Report, quick: bool) -> None:
     report.data["waits"] = data
     parked_drain(report, data, n, rounds=1 if quick else 6)
     resume_latency(report, data, 100 if quick else 500, http=not quick)
+    if not quick:
+        label = (
+            f"drain of {workflows.CHILDREN:,} plain tasks: now ÷ {BASE_COMMIT} "
+            "(before waits, triggers and schedules)"
+        )
+        data["base_commit"] = BASE_COMMIT
+        data["now_vs_base"] = workflows.drain_vs_commit(report, BASE_COMMIT, 6, label)

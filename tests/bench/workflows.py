@@ -206,19 +206,31 @@ def batch_drain(report: Report, data: dict[str, Any], rounds: int) -> None:
     _report_pair(report, label, done, target=False)
 
 
+def exported_tree(commit: str, folder: Path) -> Path:
+    """The code of `commit` (from `git archive`) in a folder of `folder`."""
+    tree = folder / f"base-{commit}"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", GIT_REPO, "archive", commit], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def drain_vs_commit(report: Report, commit: str, rounds: int, label: str) -> list[dict[str, float]]:
+    """Plain tasks now ÷ plain tasks at `commit`, same worker settings, paired per round."""
+    with tempfile.TemporaryDirectory(prefix="bench-base-") as folder:
+        tree = exported_tree(commit, Path(folder))
+        done = paired_drains(("plain", ROOT), ("plain", tree), CHILDREN, rounds)
+    _report_pair(report, label, done, target=True)
+    return done
+
+
 def base_drain(report: Report, data: dict[str, Any], rounds: int) -> None:
     """Plain tasks now ÷ plain tasks at BASE_COMMIT, same worker settings."""
-    with tempfile.TemporaryDirectory(prefix="bench-base-") as folder:
-        tree = Path(folder) / f"base-{BASE_COMMIT}"
-        tree.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", GIT_REPO, "archive", BASE_COMMIT], check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-        done = paired_drains(("plain", ROOT), ("plain", tree), CHILDREN, rounds)
-    data["base_commit"], data["now_vs_base"] = BASE_COMMIT, done
     label = f"drain of {CHILDREN:,} plain tasks: now ÷ {BASE_COMMIT} (before dependencies)"
-    _report_pair(report, label, done, target=True)
+    done = drain_vs_commit(report, BASE_COMMIT, rounds, label)
+    data["base_commit"], data["now_vs_base"] = BASE_COMMIT, done
 
 
 def run(report: Report, quick: bool) -> None:
