@@ -24,9 +24,10 @@ WITH candidate AS (
            attempt_count = t.attempt_count + 1,
            -- Not started yet: set when its handler starts (or by the finish, see below).
            attempt_started_at = NULL,
-           -- A new attempt reports its own progress and state.
-           progress = 0,
-           state = NULL,
+           -- A new attempt reports its own progress and state; one that resumes after a
+           -- wait (it has answers) keeps what it reported before it parked.
+           progress = CASE WHEN t.resume IS NULL THEN 0 ELSE t.progress END,
+           state = CASE WHEN t.resume IS NULL THEN NULL ELSE t.state END,
            updated_at = now()
      -- By row address (the rows are locked): a join here can turn into a scan of the
      -- whole table once it holds a few thousand rows.

@@ -154,3 +154,29 @@ async def test_another_tenants_signal_resumes_nothing(
     assert await send_signal(conn, other, "payment", "o-3", {}) == (True, 0)
     status = await conn.execute("SELECT status::text FROM tasks WHERE id = %s", (task_id,))
     assert await status.fetchone() == ("Created",)
+
+
+async def test_what_a_handler_reported_before_it_parked_is_kept_when_it_resumes(
+    conn: Conn, enqueue: Enqueue, start_worker: StartWorker, tenant: uuid.UUID
+) -> None:
+    registry = HandlerRegistry()
+
+    @registry.handler("two_steps")
+    async def two_steps(ctx: TaskContext) -> str:
+        if not ctx.resume:
+            ctx.update(state="drafted", progress=40, metadata={"draft": "v1"})
+            await ctx.add_artifact("text", content="first draft", name="draft.txt")
+        ctx.request_input("Publish the draft?")
+        return "published"
+
+    await start_worker(registry)
+    [task_id] = await enqueue("two_steps")
+    await parked(conn, task_id)
+    await decide(conn, tenant, task_id)
+    await wait_for_status(conn, [task_id], {"Succeeded"})
+    row = await conn.execute(
+        "SELECT state, metadata->>'draft', (SELECT count(*) FROM task_artifacts a"
+        " WHERE a.task_id = t.id AND a.name = 'draft.txt') FROM tasks t WHERE id = %s",
+        (task_id,),
+    )
+    assert await row.fetchone() == ("drafted", "v1", 1)
