@@ -45,16 +45,9 @@ class WaitSpec:
 
     def as_json(self) -> dict[str, Any]:
         """As the insert (task_enqueue_many) reads it."""
-        return {
-            "kind": self.kind,
-            "wait_key": self.wait_key,
-            "question": self.question,
-            "schema": dict(self.schema) if self.schema is not None else None,
-            "signal_name": self.signal_name,
-            "signal_key": self.signal_key,
-            "deadline_seconds": self.deadline_seconds,
-            "on_deadline": self.on_deadline,
-        }
+        fields = _wait_fields(self)
+        fields.update(deadline_seconds=self.deadline_seconds, on_deadline=self.on_deadline)
+        return fields
 
 
 def approval(
@@ -108,15 +101,22 @@ class Park:
     signal_key: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "wait_key": self.wait_key,
-            "question": self.question,
-            "schema": dict(self.schema) if self.schema is not None else None,
-            "signal_name": self.signal_name,
-            "signal_key": self.signal_key,
-            "timeout_seconds": self.timeout_seconds,
-        }
+        """As task_park_attempts reads it."""
+        fields = _wait_fields(self)
+        fields["timeout_seconds"] = self.timeout_seconds
+        return fields
+
+
+def _wait_fields(wait: WaitSpec | Park) -> dict[str, Any]:
+    """What every wait stores, as the SQL reads it (snake_case keys)."""
+    return {
+        "kind": wait.kind,
+        "wait_key": wait.wait_key,
+        "question": wait.question,
+        "schema": dict(wait.schema) if wait.schema is not None else None,
+        "signal_name": wait.signal_name,
+        "signal_key": wait.signal_key,
+    }
 
 
 class TaskParked(BaseException):
