@@ -11,9 +11,9 @@ from typing import Any
 from app.application.batches import BatchRecord, CreateBatch, create_batch, get_batch
 from app.application.context import TaskCancelled, TaskContext
 from app.application.handlers import HandlerRegistry
-from app.application.ports import EnqueueTask, TaskRecord
 from app.application.sagas import CreateSaga, SagaRecord, SagaStep, create_saga, get_saga
 from app.application.signals import SendSignal, SignalSent, send_signal
+from app.application.task_repository import EnqueueTask, TaskRecord
 from app.application.tasks import cancel_task, enqueue_task, enqueue_tasks
 from app.bootstrap import (
     Services,

@@ -9,7 +9,7 @@ import uuid
 import click
 
 from app.application.batches import BatchRecord, iterate_children
-from app.application.ports import TaskRecord
+from app.application.task_repository import TaskRecord
 from app.bootstrap import ConfigError, batch_store, running_services, saga_store, wait_store
 from app.cli_startup import EXIT_CONFIG, fail, start
 from app.saga_tree import saga_tree

@@ -41,7 +41,7 @@ from app.application.batches import (
     create_batch,
     get_batch,
 )
-from app.application.ports import EnqueueTask
+from app.application.task_repository import EnqueueTask
 from app.application.tasks import cancel_task
 from app.domain.enums import TaskStatus
 

@@ -15,9 +15,10 @@ from app.application.decisions import WaitStore
 from app.application.handlers import HandlerDirectory
 from app.application.health import HealthCheck, SharedHealth
 from app.application.key_lookup import KeyLookup
-from app.application.ports import SignalStore, TaskQueries, TaskRepository
 from app.application.sagas import SagaStore
 from app.application.schedules import ScheduleStore
+from app.application.signal_store import SignalStore
+from app.application.task_repository import TaskQueries, TaskRepository
 from app.application.tasks import TaskResults
 from app.application.triggers import TriggerStore
 from app.application.waiting import WaitPolicy

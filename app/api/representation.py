@@ -11,7 +11,7 @@ from typing import Any
 from app.api.dependencies import deps
 from app.api.schemas import TaskBody
 from app.application.decisions import TaskWait
-from app.application.ports import TaskRecord
+from app.application.task_repository import TaskRecord
 from app.domain.enums import TaskStatus
 
 

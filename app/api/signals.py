@@ -17,7 +17,7 @@ from app.api.bodies import json_bodies_only, model_response, request_model
 from app.api.dependencies import deps
 from app.api.problems import ProblemError
 from app.api.signal_schemas import SendSignalRequest, SignalBody, SignalDetail
-from app.application.ports import SignalRecord, SignalStore
+from app.application.signal_store import SignalRecord, SignalStore
 from app.application.signals import SendSignal, get_signal, send_signal
 
 blueprint = Blueprint("signals", __name__, url_prefix="/api/v1")

@@ -55,7 +55,7 @@ from app.api.waiting import (
     wait_until_finished,
 )
 from app.application.decisions import WaitStore, list_waiting
-from app.application.ports import EnqueueTask, TaskRecord
+from app.application.task_repository import EnqueueTask, TaskRecord
 from app.application.tasks import (
     TaskNotFound,
     cancel_task,

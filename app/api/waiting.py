@@ -28,7 +28,7 @@ from app.api.auth import held_refusal, principal, release_in_flight, tenant_scop
 from app.api.dependencies import deps
 from app.api.problems import ProblemError
 from app.api.streams import EventHub, current_hub
-from app.application.ports import TaskRecord
+from app.application.task_repository import TaskRecord
 from app.application.tasks import TaskNotFound
 from app.application.waiting import TaskWatch
 from app.domain.enums import TaskStatus

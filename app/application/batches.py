@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.application.ports import EnqueueTask, TaskRecord
+from app.application.task_repository import EnqueueTask, TaskRecord
 from app.application.tasks import IdempotencyConflict, TaskNotFound, fingerprint
 from app.domain.dependencies import MAX_BATCH_CHILDREN, FailurePolicy, dependency_error
 from app.domain.enums import TaskStatus

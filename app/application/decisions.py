@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from app.application.ports import TaskRecord
+from app.application.task_repository import TaskRecord
 from app.application.tasks import TaskNotFound
 from app.domain.enums import TaskStatus
 from app.domain.errors import DomainError

@@ -23,7 +23,7 @@ from datetime import datetime
 import structlog
 
 from app.application.artifact_store import ArtifactStore
-from app.application.ports import MaintenanceStore
+from app.application.maintenance_store import MaintenanceStore
 from app.application.schedule_keeper import ScheduleKeeper
 
 log = structlog.get_logger("app.maintenance")

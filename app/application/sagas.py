@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from app.application.batches import child_ids
-from app.application.ports import EnqueueTask, TaskRepository
+from app.application.task_repository import EnqueueTask, TaskRepository
 from app.application.tasks import IdempotencyConflict, TaskNotFound, cancel_task, fingerprint
 from app.domain.enums import TaskStatus
 from app.domain.errors import DomainError

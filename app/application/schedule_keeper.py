@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from app.application.ports import EnqueueTask
 from app.application.schedules import Advance, ScheduleRecord, ScheduleStore, TickTask
+from app.application.task_repository import EnqueueTask
 from app.domain.enums import CapabilityType, DomainType, ExecutionType
 from app.domain.schedules import check_timezone, plan_ticks, tick_idempotency_key, tick_task_id
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 import structlog
 
-from app.application.ports import EnqueueTask
+from app.application.task_repository import EnqueueTask
 from app.domain.errors import DomainError
 from app.domain.ids import new_task_id
 from app.domain.schedules import (

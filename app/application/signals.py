@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from app.application.ports import SignalRecord, SignalStore
+from app.application.signal_store import SignalRecord, SignalStore
 from app.domain import waits
 from app.domain.errors import DomainError
 from app.domain.ids import new_task_id

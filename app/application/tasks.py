@@ -9,7 +9,7 @@ from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from app.application.ports import EnqueueTask, NewTask, TaskRecord, TaskRepository
+from app.application.task_repository import EnqueueTask, NewTask, TaskRecord, TaskRepository
 from app.domain.enums import TaskStatus
 from app.domain.errors import DomainError
 from app.domain.ids import new_task_id

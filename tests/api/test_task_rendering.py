@@ -11,7 +11,7 @@ from app.api.bodies import model_response
 from app.api.dependencies import ApiDependencies
 from app.api.representation import task_body, task_fields
 from app.api.schemas import BatchResult, TaskBody
-from app.application.ports import TaskRecord
+from app.application.task_repository import TaskRecord
 from app.domain.enums import CapabilityType, DomainType, ExecutionType, TaskStatus
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)

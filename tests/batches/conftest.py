@@ -11,7 +11,7 @@ import pytest
 
 from app.adapters.postgres.batch_store import PgBatchStore
 from app.application.batches import BatchRecord, CreateBatch, create_batch
-from app.application.ports import EnqueueTask
+from app.application.task_repository import EnqueueTask
 from app.bootstrap import Services
 from app.domain.dependencies import FailurePolicy
 from tests.workers.conftest import services, start_worker, tenant  # noqa: F401 (fixtures)

@@ -41,7 +41,8 @@ from psycopg.types.json import Jsonb
 from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.queries import parse_queries, query
 from app.adapters.postgres.task_repository import PgTaskRepository
-from app.application.ports import EnqueueTask, FinishedAttempt, NewTask, Usage
+from app.application.ports import FinishedAttempt, Usage
+from app.application.task_repository import EnqueueTask, NewTask
 from app.domain import outcome as outcomes
 from app.domain.ids import new_task_id
 from tests.bench.contenders import ours

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from app.adapters.postgres.saga_store import PgSagaStore
-from app.application.ports import EnqueueTask
 from app.application.sagas import CreateSaga, SagaRecord, SagaStep, create_saga
+from app.application.task_repository import EnqueueTask
 from app.bootstrap import Services
 from tests.workers.conftest import services, start_worker, tenant  # noqa: F401 (fixtures)
 

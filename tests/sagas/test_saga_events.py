@@ -10,8 +10,9 @@ import psycopg
 
 from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.saga_store import PgSagaStore
-from app.application.ports import EnqueueTask, FinishedAttempt
+from app.application.ports import FinishedAttempt
 from app.application.sagas import CreateSaga, SagaStep, create_saga
+from app.application.task_repository import EnqueueTask
 from app.bootstrap import Services
 from app.domain import outcome
 from app.domain.enums import AttemptStatus, TaskStatus

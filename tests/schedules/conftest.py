@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from app.adapters.postgres.schedule_store import PgScheduleStore
-from app.application.ports import EnqueueTask
 from app.application.schedules import CreateSchedule, ScheduleRecord, create_schedule
+from app.application.task_repository import EnqueueTask
 from app.bootstrap import Services
 from app.domain.schedules import MissedPolicy
 from tests.workers.conftest import services, start_worker, tenant  # noqa: F401 (fixtures)

@@ -12,7 +12,8 @@ from psycopg.types.json import Jsonb
 
 from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.trigger_store import PgTriggerStore
-from app.application.ports import EnqueueTask, FinishedAttempt
+from app.application.ports import FinishedAttempt
+from app.application.task_repository import EnqueueTask
 from app.application.tasks import enqueue_task
 from app.application.triggers import CreateTrigger, TriggerRecord, create_trigger
 from app.bootstrap import Services

@@ -17,7 +17,7 @@ from app.adapters.postgres.wait_store import PgWaitStore
 from app.application.batches import CreateBatch, create_batch
 from app.application.decisions import AlreadyDecided, DecideTask, NotWaitingForDecision, decide_task
 from app.application.maintenance import Maintenance, MaintenanceConfig
-from app.application.ports import EnqueueTask
+from app.application.task_repository import EnqueueTask
 from app.bootstrap import Services
 from app.domain import waits
 from app.domain.enums import ExecutionType

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from app.application.ports import EnqueueTask
+from app.application.task_repository import EnqueueTask
 from app.application.tasks import enqueue_tasks
 from app.bootstrap import Services
 from app.domain import waits

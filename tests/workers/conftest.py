@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from app.application.handlers import HandlerRegistry
-from app.application.ports import EnqueueTask
+from app.application.task_repository import EnqueueTask
 from app.application.tasks import enqueue_tasks
 from app.bootstrap import Services, WorkerProcess, build_services, build_worker
 from app.config import Settings, load_settings

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from app.application.ports import EnqueueTask
+from app.application.task_repository import EnqueueTask
 from app.application.tasks import (
     IdempotencyConflict,
     TaskAlreadyFinished,

@@ -13,7 +13,7 @@ from app.adapters.postgres.connection_scope import ConnectionScope
 from app.adapters.postgres.queries import query
 from app.adapters.postgres.task_repository import task_record
 from app.application.batches import BATCH_TASK_TYPE, BatchRecord, CreateBatch
-from app.application.ports import EnqueueTask, TaskRecord
+from app.application.task_repository import EnqueueTask, TaskRecord
 from app.domain.dependencies import FailurePolicy
 from app.domain.enums import ExecutionType, TaskStatus
 

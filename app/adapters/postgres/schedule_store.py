@@ -15,7 +15,6 @@ from psycopg_pool import AsyncConnectionPool
 from app.adapters.postgres.connection_scope import ConnectionScope
 from app.adapters.postgres.queries import query
 from app.adapters.postgres.task_repository import PgTaskRepository
-from app.application.ports import NewTask
 from app.application.schedules import (
     Advance,
     CodeSchedule,
@@ -25,6 +24,7 @@ from app.application.schedules import (
     TickTask,
     task_spec,
 )
+from app.application.task_repository import NewTask
 from app.domain.ids import new_task_id
 from app.domain.schedules import MissedPolicy, check_timezone, next_tick
 

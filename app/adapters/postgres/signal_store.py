@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from app.adapters.postgres.connection_scope import ConnectionScope
 from app.adapters.postgres.queries import query
-from app.application.ports import SignalDelivery, SignalRecord
+from app.application.signal_store import SignalDelivery, SignalRecord
 
 
 class PgSignalStore(ConnectionScope):

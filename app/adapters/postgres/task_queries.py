@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.adapters.postgres.queries import query
 from app.adapters.postgres.task_repository import task_record
-from app.application.ports import TaskRecord
+from app.application.task_repository import TaskRecord
 
 FILTERS = ("status", "type", "domain_type", "capability_type")
 

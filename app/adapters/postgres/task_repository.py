@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.adapters.postgres.dependency_settle import settle_rows
 from app.adapters.postgres.queries import query
-from app.application.ports import NewTask, TaskRecord
+from app.application.task_repository import NewTask, TaskRecord
 from app.domain.enums import CapabilityType, DomainType, ExecutionType, TaskStatus
 
 

@@ -20,7 +20,7 @@ from app.application.decisions import (
     PastDecision,
     TaskWait,
 )
-from app.application.ports import TaskRecord
+from app.application.task_repository import TaskRecord
 from app.domain.enums import TaskStatus
 
 FILTERS = ("status", "type", "domain_type", "capability_type")
