@@ -17,13 +17,13 @@ from quart_schema import QuartSchema
 from quart_schema.openapi import OpenAPIProvider
 from werkzeug.routing import BaseConverter, Rule, UUIDConverter
 
-from app.api.input_types import KEY_PATTERN, KEY_RULE, MAX_KEY_LENGTH
+from app.api.openapi_headers import document_headers
+from app.api.openapi_links import document_links
 from app.api.openapi_payloads import document_payloads
 from app.api.openapi_schedules import document_schedules
 from app.api.openapi_triggers import TRIGGER_ERRORS, document_triggers
 from app.api.openapi_waiting import document_waiting
 from app.api.schemas import Problem
-from app.api.streams import MAX_EVENT_ID, MAX_EVENT_ID_DIGITS
 
 HIDDEN_PREFIXES = ("/docs", "/openapi.json", "/static")
 COMMON_ERRORS = {
@@ -54,67 +54,6 @@ PROBLEM = {
 }
 
 
-def header(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
-
-
-TENANT_PARAMETER = header(
-    "X-Tenant-Id",
-    "Admin keys only (any other key gets a 403): act for this tenant, named by its id. "
-    "Sent empty, it is as if it were not sent.",
-    {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "string", "maxLength": 0}]},
-)
-IDEMPOTENCY_PARAMETER = header(
-    "Idempotency-Key",
-    f"Same key and body returns the same task; another body is a 422. {KEY_RULE}.",
-    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN},
-)
-EVENT_ID = {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID}
-RESUME_PARAMETER = header(
-    "Last-Event-ID",
-    "Streams: resume after this event id (digits; sent empty, it is as if not sent).",
-    {
-        "anyOf": [
-            {"type": "string", "pattern": f"^[0-9]{{1,{MAX_EVENT_ID_DIGITS}}}$"},
-            {"type": "string", "maxLength": 0},
-        ]
-    },
-)
-RESUME_QUERY = {
-    "name": "lastEventId",
-    "in": "query",
-    "required": False,
-    "description": "Streams: resume after this event id (when a client cannot set "
-    "Last-Event-ID; the header wins when both are sent).",
-    "schema": EVENT_ID,
-}
-STREAM_ONLY = (
-    " Read by the stream only (`Accept: text/event-stream`); the JSON timeline ignores it."
-)
-SSE_DESCRIPTION = (
-    "A live Server-Sent Events stream: first `retry: 2000`, then one frame per event "
-    "(`id: <resume id>`, `event: <eventType>`, `data: <one EventBody as JSON>`), and a "
-    "`: keep-alive` comment after 15 s without events. The JSON in `data` is the schema "
-    "named by `x-event-data`."
-)
-SSE_CONTENT = {
-    "schema": {
-        "type": "string",
-        "description": SSE_DESCRIPTION,
-        "examples": [
-            'retry: 2000\n\nid: 42\nevent: TaskSucceeded\ndata: {"id": 42, "taskId": '
-            '"0b9c…", "sequence": 4, "eventType": "TaskSucceeded", "status": "Succeeded", '
-            '"occurredAt": "2025-01-01T12:00:00Z", "traceId": null, "detail": {}}\n\n'
-        ],
-    },
-    "x-event-data": {"$ref": "#/components/schemas/EventBody"},
-}
 HEALTH_BODY = {
     "type": "object",
     "required": ["status", "checks"],
@@ -209,7 +148,7 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
         document_waiting(paths, self._app.extensions["assistente"].waiting)
         document_payloads(document)
         document_triggers(paths)
-        _document_links(paths)
+        document_links(paths)
         document_schedules(paths)
         return document
 
@@ -235,7 +174,7 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
                 "429": "Too many requests from this address (API_ANONYMOUS_PER_SECOND).",
                 "500": COMMON_ERRORS["500"],
             }
-        _document_headers(path, operation)
+        document_headers(path, operation)
         _plain_query_parameters(operation)
         if "requestBody" in operation:
             # No body is a 422 like any other body that is not the model.
@@ -254,34 +193,6 @@ class ProblemAwareOpenAPI(OpenAPIProvider):
             operation.setdefault("security", [{"bearerAuth": []}])
         else:
             operation["security"] = []  # anyone may ask, without a key
-
-
-def _document_headers(path: str, operation: dict[str, Any]) -> None:
-    if not path.startswith("/api/"):
-        return
-    parameters = operation.setdefault("parameters", [])
-    parameters.append(TENANT_PARAMETER)
-    if path in ("/api/v1/tasks", "/api/v1/batches", "/api/v1/sagas") and "requestBody" in operation:
-        parameters.append(IDEMPOTENCY_PARAMETER)
-    if path == "/api/v1/events":
-        parameters.extend((RESUME_PARAMETER, RESUME_QUERY))
-    elif path.endswith("/events"):
-        # The JSON timeline reads neither: only its stream resumes.
-        parameters.extend(
-            {**p, "schema": {"type": "string"}, "description": f"{p['description']}{STREAM_ONLY}"}
-            for p in (RESUME_PARAMETER, RESUME_QUERY)
-        )
-    if path.endswith("/events"):
-        responses = operation.setdefault("responses", {})
-        ok = responses.setdefault(200, {"description": ""})
-        if path == "/api/v1/events":
-            ok["description"] = "Every new event of the caller's tasks, as a live stream."
-        else:
-            ok["description"] = (
-                "The task's events: JSON, or with `Accept: text/event-stream` a live stream "
-                "that ends once the task has finished and every event was sent."
-            )
-        ok.setdefault("content", {})["text/event-stream"] = SSE_CONTENT
 
 
 def _plain_query_parameters(operation: dict[str, Any]) -> None:
@@ -337,96 +248,3 @@ def _document_usage_span(operation: dict[str, Any] | None) -> None:
         if parameter["name"] in {"from", "to"}:
             parameter["description"] = parameter.get("description", "") + USAGE_SPAN
             parameter["schema"]["pattern"] = YEAR_2000_OR_LATER
-
-
-def _link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
-    return {"operationId": operation_id, "parameters": parameters, "description": description}
-
-
-TASK_LINKS = {
-    "GetTask": ("get_get_task", "The task as it is now."),
-    "CancelTask": ("post_cancel", "Cancel it."),
-    "RequeueTask": ("post_requeue", "Put it back in the queue once it has failed."),
-    "ListAttempts": ("get_attempts", "Its attempts."),
-    "ListArtifacts": ("get_artifacts", "Its outputs."),
-    "ListEvents": ("get_events", "Its timeline."),
-    "Decide": ("post_decide", "Decide on it while it waits for a person (HumanInLoop)."),
-}
-
-
-BATCH_LINKS = {
-    "GetBatch": ("get_show_batch", "The batch as it is now."),
-    "ListChildren": ("get_batch_children", "Its tasks, page by page."),
-    "CancelBatch": ("post_cancel_batch", "Cancel it and its waiting tasks."),
-}
-
-SAGA_LINKS = {
-    "GetSaga": ("get_show_saga", "The saga, its steps and timeline."),
-    "CancelSaga": ("post_saga_cancel", "Cancel it: stop its step and compensate."),
-}
-
-SIGNAL_LINKS = {"GetSignal": ("get_show_signal", "The signal as kept, with its data.")}
-
-
-def _document_links(paths: dict[str, Any]) -> None:
-    """OpenAPI links: where each returned id leads (clients and stateful testers follow)."""
-
-    def links(at: str) -> dict[str, Any]:
-        return {
-            name: _link(operation_id, description, task_id=at)
-            for name, (operation_id, description) in TASK_LINKS.items()
-        }
-
-    sources = (
-        ("/api/v1/tasks", "post", 202, "$response.body#/id"),
-        ("/api/v1/tasks", "post", 200, "$response.body#/id"),
-        ("/api/v1/tasks/batch", "post", 202, "$response.body#/tasks/0/id"),
-        ("/api/v1/tasks/{task_id}", "get", 200, "$response.body#/id"),
-        ("/api/v1/tasks/{task_id}/cancel", "post", 200, "$response.body#/task/id"),
-        ("/api/v1/tasks/{task_id}/requeue", "post", 200, "$response.body#/id"),
-    )
-    for path, method, status, at in sources:
-        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
-        if response is not None:
-            response["links"] = links(at)
-    batch_links = {
-        name: _link(operation_id, description, batch_id="$response.body#/id")
-        for name, (operation_id, description) in BATCH_LINKS.items()
-    }
-    for status in (200, 201):
-        response = paths.get("/api/v1/batches", {}).get("post", {}).get("responses", {})
-        if status in response:
-            response[status]["links"] = batch_links
-    shown = paths.get("/api/v1/batches/{batch_id}", {}).get("get")
-    if shown is not None:
-        shown["responses"][200]["links"] = batch_links
-    saga_links = {
-        name: _link(operation_id, description, saga_id="$response.body#/id")
-        for name, (operation_id, description) in SAGA_LINKS.items()
-    }
-    for path, method, statuses in (
-        ("/api/v1/sagas", "post", (200, 201)),
-        ("/api/v1/sagas/{saga_id}", "get", (200,)),
-    ):
-        responses = paths.get(path, {}).get(method, {}).get("responses", {})
-        for status in statuses:
-            if status in responses:
-                responses[status]["links"] = saga_links
-    signal_links = {
-        name: _link(operation_id, description, signal_id="$response.body#/id")
-        for name, (operation_id, description) in SIGNAL_LINKS.items()
-    }
-    responses = paths.get("/api/v1/signals", {}).get("post", {}).get("responses", {})
-    for status in (200, 201):
-        if status in responses:
-            responses[status]["links"] = signal_links
-    listing = paths.get("/api/v1/tasks/{task_id}/artifacts", {}).get("get")
-    if listing is not None:
-        listing["responses"][200]["links"] = {
-            "GetArtifactContent": _link(
-                "get_artifact_content",
-                "The first artifact's content.",
-                task_id="$request.path.task_id",
-                artifact_id="$response.body#/items/0/id",
-            )
-        }
