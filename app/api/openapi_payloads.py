@@ -78,15 +78,25 @@ def document_payloads(document: dict[str, Any]) -> None:
     for schema in bodies:
         if schema is not None:
             _no_nul_in_text(schema)
-    # Free JSON a client sends: a signal's data, a decision's input (no NUL anywhere).
-    decision = components.get("DecisionRequest")
-    for schema, name in ((signal, "data"), (decision, "input")):
+    # Free JSON a client sends: a signal's data, a decision's input, an approval's schema
+    # (no NUL anywhere).
+    decision, approval = components.get("DecisionRequest"), components.get("ApprovalBody")
+    storable = {"$ref": REF.format(model=JSON_VALUE)}
+    # An approval's schema is an object (or null), storable like the rest.
+    an_object = {
+        "type": "object",
+        "propertyNames": {"pattern": NO_NUL},
+        "additionalProperties": storable,
+    }
+    a_schema = {"anyOf": [an_object, {"type": "null"}]}
+    for schema, name, shape in (
+        (signal, "data", storable),
+        (decision, "input", storable),
+        (approval, "schema", a_schema),
+    ):
         if schema is not None and name in schema.get("properties", {}):
             value = schema["properties"][name]
-            schema["properties"][name] = {
-                "$ref": REF.format(model=JSON_VALUE),
-                "description": value.get("description", ""),
-            }
+            schema["properties"][name] = {**shape, "description": value.get("description", "")}
     for schema in task_bodies:
         if schema is not None and "payload" in schema.get("properties", {}):
             schema["properties"]["payload"] = _payload_schema(

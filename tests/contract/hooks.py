@@ -59,6 +59,9 @@ UNSTATABLE_RULES = {
     ("on", "an event trigger needs eventTypes, statuses or taskTypes (or a signal)"),
     ("on", "give a signal, or event filters, not both"),
     ("executionType", "a trigger starts an Async or EventDriven task"),
+    # POST /api/v1/tasks: an approval's `schema` must itself be a valid JSON Schema (the
+    # document says so in words; stating the metaschema would not be checked either).
+    ("schema", "is not a valid JSON Schema*"),
 }
 
 
