@@ -36,9 +36,8 @@ CREATE_TASK = "/api/v1/tasks"
 CREATE_BATCH = "/api/v1/tasks/batch"
 
 
-CREATE_GROUP = "/api/v1/batches"
-CREATE_SAGA = "/api/v1/sagas"
 SEND_SIGNAL = "/api/v1/signals"
+DECIDE = "/api/v1/tasks/{task_id}/decision"
 
 
 def document_payloads(document: dict[str, Any]) -> None:
@@ -65,22 +64,26 @@ def document_payloads(document: dict[str, Any]) -> None:
             )
         ),
     ]
-    groups = _request_schema(paths.get(CREATE_GROUP, {}).get("post"))
-    sagas = _request_schema(paths.get(CREATE_SAGA, {}).get("post"))
     signal = _request_schema(paths.get(SEND_SIGNAL, {}).get("post"))
-    schedules = components.get("CreateScheduleRequest")
-    trigger = components.get("CreateTriggerRequest")
+    # Every operation's own request body (most are inline, not components).
+    inline = [
+        _request_schema(operation)
+        for item in paths.values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+    ]
     retry = components.get("RetryPolicyBody")
     # Every request model's component too (waitFor, approval, a trigger's filters…):
     # the walk does not follow $refs.
     requests = [components.get(name) for name in sorted(_request_models())]
-    bodies = (*task_bodies, groups, sagas, signal, schedules, trigger, retry, *requests)
+    bodies = (*task_bodies, *inline, retry, *requests)
     for schema in bodies:
         if schema is not None:
             _no_nul_in_text(schema)
     # Free JSON a client sends: a signal's data, a decision's input, an approval's schema
     # (no NUL anywhere).
-    decision, approval = components.get("DecisionRequest"), components.get("ApprovalBody")
+    decision = _request_schema(paths.get(DECIDE, {}).get("post"))
+    approval = components.get("ApprovalBody")
     storable = {"$ref": REF.format(model=JSON_VALUE)}
     # An approval's schema is an object (or null), storable like the rest.
     an_object = {

@@ -169,7 +169,7 @@ class ScheduleListQuery(Schema):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    after: str | None = Field(default=None, max_length=100)
+    after: ScheduleName | None = None
     page_size: QueryInt = Field(default=50, ge=1, le=MAX_SCHEDULE_PAGE)
 
 
