@@ -67,6 +67,11 @@ class TriggerOrigin(BaseModel):
     depth: int = Field(ge=1, le=8)
     sourceTaskId: uuid.UUID | None = None
     sourceEventId: int | None = Field(default=None, description="The event's timeline id.")
+    rootTaskId: uuid.UUID | None = Field(
+        default=None,
+        description="The task whose event began this chain of triggers (at most 1000 tasks "
+        "per chain).",
+    )
     signalId: uuid.UUID | None = None
     signalName: str | None = None
 

@@ -25,6 +25,26 @@ COMMENT ON COLUMN tasks.trigger_depth IS
 CREATE FUNCTION trigger_max_depth() RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT 8';
 
+-- The chain limit: one task's events lead to at most this many tasks through triggers,
+-- however wide the chain (two triggers that each start a task on every TaskQueued would
+-- otherwise start 2 + 4 + … + 256 tasks from one event, within the depth limit).
+CREATE FUNCTION trigger_max_chain() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT 1000';
+
+ALTER TABLE tasks ADD COLUMN trigger_root uuid;
+COMMENT ON COLUMN tasks.trigger_root IS
+    'For a task a trigger started: the task whose event began its chain (NULL for every other task).';
+
+-- How many tasks each chain has started: one row per task whose events fired a trigger,
+-- gone with that task (retention).
+CREATE TABLE task_trigger_chains (
+    root_id    uuid        PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+    started    integer     NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE task_trigger_chains IS
+    'Tasks started by triggers per chain (the task whose event began it): at most trigger_max_chain().';
+
 CREATE TABLE task_triggers (
     id            uuid        PRIMARY KEY,
     tenant_id     uuid        NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -106,7 +126,7 @@ DECLARE
 BEGIN
     INSERT INTO tasks (id, tenant_id, type, domain_type, capability_type, execution_type,
                        priority, payload, scheduled_at, max_attempts, timeout_seconds,
-                       retry_policy, correlation_id, trace_id, trigger_depth)
+                       retry_policy, correlation_id, trace_id, trigger_depth, trigger_root)
     VALUES (p_id, p_tenant, p_spec ->> 'type',
             (p_spec ->> 'domainType')::domain_type,
             (p_spec ->> 'capabilityType')::capability_type,
@@ -119,7 +139,8 @@ BEGIN
             nullif(p_spec -> 'retryPolicy', 'null'),
             coalesce(p_spec ->> 'correlationId', p_correlation_id),
             p_trace_id,
-            p_depth)
+            p_depth,
+            (p_origin ->> 'rootTaskId')::uuid)
     ON CONFLICT (id) DO NOTHING
     RETURNING * INTO t;
     IF NOT FOUND THEN
@@ -150,6 +171,8 @@ CREATE FUNCTION task_trigger_start(
 LANGUAGE plpgsql AS $$
 DECLARE
     template jsonb := coalesce(p_trigger.task -> 'payload', '{}');
+    root uuid := (p_origin ->> 'rootTaskId')::uuid;
+    chain integer;
 BEGIN
     IF p_depth > trigger_max_depth() THEN
         outcome := 'depth';
@@ -158,6 +181,19 @@ BEGIN
         RAISE LOG 'trigger % (tenant %) stopped at the depth limit %', p_trigger.id,
                   p_trigger.tenant_id, trigger_max_depth();
         RETURN;
+    END IF;
+    IF root IS NOT NULL THEN
+        INSERT INTO task_trigger_chains AS c (root_id, started) VALUES (root, 1)
+        ON CONFLICT (root_id) DO UPDATE SET started = c.started + 1, updated_at = now()
+        RETURNING c.started INTO chain;
+        IF chain > trigger_max_chain() THEN
+            outcome := 'chain';
+            error := format('chain limit %s reached: not started in the chain of task %s',
+                            trigger_max_chain(), root);
+            RAISE LOG 'trigger % (tenant %) stopped at the chain limit %', p_trigger.id,
+                      p_trigger.tenant_id, trigger_max_chain();
+            RETURN;
+        END IF;
     END IF;
     BEGIN
         IF strpos(template::text, '"$from"') > 0 THEN
@@ -214,6 +250,7 @@ BEGIN
     FOR m IN
         SELECT tr AS trigger_row, tr.id AS trigger_id, e.id AS event_id, e.task_id,
                coalesce(t.trigger_depth, 0) + 1 AS depth, t.correlation_id, t.trace_id,
+               coalesce(t.trigger_root, t.id) AS root,
                jsonb_build_object(
                    'event', jsonb_build_object(
                        'id', e.id, 'taskId', e.task_id, 'type', e.event_type,
@@ -255,10 +292,11 @@ BEGIN
             md5(m.trigger_id::text || ':' || m.event_id)::uuid,
             m.context, m.depth, m.correlation_id, m.trace_id,
             jsonb_build_object('id', m.trigger_id, 'sourceTaskId', m.task_id,
-                               'sourceEventId', m.event_id, 'depth', m.depth));
+                               'sourceEventId', m.event_id, 'depth', m.depth,
+                               'rootTaskId', m.root));
         IF r.outcome = 'fired' THEN
             fired := fired + 1;
-        ELSIF r.outcome IN ('depth', 'error') THEN
+        ELSIF r.outcome IN ('depth', 'chain', 'error') THEN
             skipped := skipped + 1;
             err := r.error;
         END IF;
@@ -309,7 +347,7 @@ BEGIN
         IF r.outcome = 'fired' THEN
             started := started + 1;
             PERFORM task_trigger_count(tr.id, 1, 0, NULL);
-        ELSIF r.outcome IN ('depth', 'error') THEN
+        ELSIF r.outcome IN ('depth', 'chain', 'error') THEN
             PERFORM task_trigger_count(tr.id, 0, 1, r.error);
         END IF;
     END LOOP;

@@ -271,3 +271,27 @@ async def test_a_signal_sent_over_the_api_starts_its_triggers_task_once(
     assert [t["payload"] for t in started] == [{"url": "s3://bucket/doc-7.pdf", "key": "doc-7"}]
     shown = (await acme.http.get(f"/api/v1/triggers/{created['id']}")).json()
     assert shown["firedCount"] == 1
+
+
+async def test_a_chain_that_widens_stops_at_1000_tasks_from_one_event(
+    acme: Caller, conn: Conn
+) -> None:
+    # Three triggers that each start a `fan` task on every queued `fan` task: within the
+    # depth limit alone one task would lead to 3 + 9 + … + 3**8 = 9 840 tasks.
+    for n in range(3):
+        fan = {"eventTypes": ["TaskQueued"], "taskTypes": ["fan"]}
+        await new_trigger(acme, {"name": f"fan-{n}", "on": fan, "task": {"type": "fan"}})
+    started = asyncio.get_running_loop().time()
+    root = await post_task(acme, "fan")
+    took = asyncio.get_running_loop().time() - started
+    tasks = await tasks_of_type(conn, "fan")
+    assert len(tasks) == 1 + 1000, len(tasks)  # the root and its chain's 1 000
+    assert max(t["depth"] or 0 for t in tasks) <= 8
+    cursor = await conn.execute(
+        "SELECT started FROM task_trigger_chains WHERE root_id = %s", (root["id"],)
+    )
+    assert (await cursor.fetchone() or (0,))[0] > 1000  # it tried past the limit
+    listed = (await acme.http.get("/api/v1/triggers")).json()["items"]
+    assert sum(t["skippedCount"] for t in listed) > 0
+    assert any("chain limit 1000" in (t["lastError"] or "") for t in listed)
+    assert took < 30, took
