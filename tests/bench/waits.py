@@ -260,4 +260,6 @@ def run(report: Report, quick: bool) -> None:
             "(before waits, triggers and schedules)"
         )
         data["base_commit"] = BASE_COMMIT
-        data["now_vs_base"] = workflows.drain_vs_commit(report, BASE_COMMIT, 6, label)
+        data["now_vs_base"] = workflows.drain_vs_commit(
+            report, BASE_COMMIT, 6, label, section="Waits"
+        )

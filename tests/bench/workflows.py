@@ -184,13 +184,18 @@ def paired_drains(
 
 
 def _report_pair(
-    report: Report, label: str, rounds: list[dict[str, float]], *, target: bool
+    report: Report,
+    label: str,
+    rounds: list[dict[str, float]],
+    *,
+    target: bool,
+    section: str = "Workflows",
 ) -> None:
     ratio = Summary.of([r["ratio"] for r in rounds])
     a, b = Summary.of([r["a"] for r in rounds]), Summary.of([r["b"] for r in rounds])
     each = ", ".join(f"{r['ratio']:.2f}" for r in rounds)
     report.add(
-        "Workflows",
+        section,
         label,
         f"{ratio.median:.3f}x (rounds: {each}; median {a.median:,.0f} vs {b.median:,.0f} tasks/s)",
         f"≥ {1 - TARGET_LOSS:.2f}x" if target else "",
@@ -217,12 +222,14 @@ def exported_tree(commit: str, folder: Path) -> Path:
     return tree
 
 
-def drain_vs_commit(report: Report, commit: str, rounds: int, label: str) -> list[dict[str, float]]:
+def drain_vs_commit(
+    report: Report, commit: str, rounds: int, label: str, section: str = "Workflows"
+) -> list[dict[str, float]]:
     """Plain tasks now ÷ plain tasks at `commit`, same worker settings, paired per round."""
     with tempfile.TemporaryDirectory(prefix="bench-base-") as folder:
         tree = exported_tree(commit, Path(folder))
         done = paired_drains(("plain", ROOT), ("plain", tree), CHILDREN, rounds)
-    _report_pair(report, label, done, target=True)
+    _report_pair(report, label, done, target=True, section=section)
     return done
 
 
