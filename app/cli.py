@@ -23,8 +23,10 @@ from app.bootstrap import (
 )
 from app.bootstrap.preflight import Unavailable, check_port_free, migrate_when_reachable
 from app.cli_startup import EXIT_CONFIG, fail, start
+from app.dead_letter_cli import dead_letters
 from app.dev_setup import dev_database, worker_child
 from app.event_cli import events
+from app.health_cli import health
 from app.schedule_cli import schedules
 from app.task_cli import tasks
 from app.tenant_cli import tenants
@@ -213,6 +215,8 @@ main.add_command(tenants)
 main.add_command(schedules)
 main.add_command(tasks)
 main.add_command(triggers)
+main.add_command(dead_letters)
+main.add_command(health)
 
 
 if __name__ == "__main__":  # pragma: no cover

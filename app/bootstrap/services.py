@@ -16,6 +16,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.adapters.postgres.batch_store import PgBatchStore
 from app.adapters.postgres.database_watch import DatabaseWatch
+from app.adapters.postgres.health_check import (
+    MaintenanceLeaderCheck,
+    MigrationsCheck,
+    OutboxLagCheck,
+    PgHealthCheck,
+)
+from app.adapters.postgres.operator_queries import PgOperatorQueries
 from app.adapters.postgres.pool import create_pool, open_pool
 from app.adapters.postgres.saga_store import PgSagaStore
 from app.adapters.postgres.schedule_store import PgScheduleStore
@@ -24,6 +31,7 @@ from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.tenant_repository import PgTenantRepository
 from app.adapters.postgres.trigger_store import PgTriggerStore
 from app.adapters.postgres.wait_store import PgWaitStore
+from app.application.health import HealthCheck
 from app.bootstrap.preflight import find_embedded_database
 from app.config import ConfigError, Settings
 
@@ -155,3 +163,18 @@ def trigger_store(services: Services) -> PgTriggerStore:
 def signal_store(services: Services, conn: AsyncConnection[Any] | None = None) -> PgSignalStore:
     """Signals over the services' pool, or inside a caller's own connection and transaction."""
     return PgSignalStore(services.pool, conn)
+
+
+def operator_queries(services: Services) -> PgOperatorQueries:
+    """The operator CLI's reads across tenants (also the dead letters a bulk requeue pages)."""
+    return PgOperatorQueries(services.pool)
+
+
+def operator_health_checks(services: Services) -> list[HealthCheck]:
+    """What `assistente health` asks: Postgres, migrations, outbox lag, maintenance leader."""
+    return [
+        PgHealthCheck(services.pool),
+        MigrationsCheck(services.pool),
+        OutboxLagCheck(services.pool),
+        MaintenanceLeaderCheck(services.pool),
+    ]

@@ -7,6 +7,7 @@ from typing import Any, LiteralString
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.adapters.postgres.migrator import PGMQ_VERSION, discover_migrations
 from app.adapters.postgres.queries import query
 from app.application.health import CheckResult
 
@@ -54,3 +55,42 @@ class OutboxLagCheck(_Probe):
         pending, lag = (int(row[0]), float(row[1])) if row else (0, 0.0)
         # A lag is information for operators, not a reason to take the API out of service.
         return CheckResult(ok=True, info={"pendingEvents": pending, "lagSeconds": round(lag, 3)})
+
+
+class MigrationsCheck(_Probe):
+    """Every migration this code ships is applied (an operator's check, not the API's)."""
+
+    name = "migrations"
+
+    async def check(self) -> CheckResult:
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._pool.connection(timeout=self._timeout) as conn:
+                    cursor = await conn.execute(query("operator_migration_versions"))
+                    applied = {int(row[0]) for row in await cursor.fetchall()}
+        except Exception as error:  # the postgres check already says why
+            return CheckResult(ok=False, detail=type(error).__name__)
+        shipped = {PGMQ_VERSION, *(m.version for m in discover_migrations())}
+        pending = sorted(shipped - applied)
+        if pending:
+            return CheckResult(
+                ok=False,
+                detail=f"{len(pending)} pending: run `assistente migrate`",
+                info={"pending": [f"{v:04d}" for v in pending]},
+            )
+        return CheckResult(ok=True, info={"applied": len(applied)})
+
+
+class MaintenanceLeaderCheck(_Probe):
+    """Some process holds the maintenance leader's lock (rescues, schedules, pruning run)."""
+
+    name = "maintenanceLeader"
+
+    async def check(self) -> CheckResult:
+        try:
+            row = await self._row(query("maintenance_leader_present"))
+        except Exception as error:  # the postgres check already says why
+            return CheckResult(ok=False, detail=type(error).__name__)
+        if not row or not row[0]:
+            return CheckResult(ok=False, detail="no maintenance leader: is a worker running?")
+        return CheckResult(ok=True)

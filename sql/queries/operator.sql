@@ -1,0 +1,61 @@
+-- name: operator_task_list
+-- The newest tasks of every tenant (or one), filtered by status and type, for `assistente tasks list`.
+SELECT id, tenant_id, type, status, priority, attempt_count, max_attempts, last_error,
+       created_at, finished_at
+  FROM tasks
+ WHERE (%(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s::uuid)
+   AND (%(status)s::task_status IS NULL OR status = %(status)s::task_status)
+   AND (%(type)s::text IS NULL OR type = %(type)s::text)
+ ORDER BY created_at DESC, id DESC
+ LIMIT %(limit)s;
+
+-- name: operator_dead_letter_list
+-- Dead letters oldest first after a (finished_at, id) key, dead-lettered by `until`, filtered by tenant, type, error code (of the event that dead-lettered it) and since; a bulk requeue pages through them.
+SELECT t.id, t.tenant_id, t.type, t.attempt_count, t.last_error, t.finished_at,
+       e.error_code
+  FROM tasks t
+  LEFT JOIN LATERAL (SELECT ev.detail ->> 'errorCode' AS error_code
+                       FROM task_events ev
+                      WHERE ev.task_id = t.id AND ev.status = 'DeadLetter'
+                      ORDER BY ev.sequence DESC
+                      LIMIT 1) e ON true
+ WHERE t.status = 'DeadLetter'
+   AND (%(tenant_id)s::uuid IS NULL OR t.tenant_id = %(tenant_id)s::uuid)
+   AND (%(type)s::text IS NULL OR t.type = %(type)s::text)
+   AND (%(error_code)s::text IS NULL OR e.error_code = %(error_code)s::text)
+   AND (%(since)s::timestamptz IS NULL OR t.finished_at >= %(since)s::timestamptz)
+   AND t.finished_at <= %(until)s::timestamptz
+   AND (%(after_finished)s::timestamptz IS NULL
+        OR (t.finished_at, t.id) > (%(after_finished)s::timestamptz, %(after_id)s::uuid))
+ ORDER BY t.finished_at, t.id
+ LIMIT %(limit)s;
+
+-- name: operator_dead_letter_count
+-- How many dead letters match the filters of `operator_dead_letter_list` (before a bulk requeue).
+SELECT count(*)
+  FROM tasks t
+  LEFT JOIN LATERAL (SELECT ev.detail ->> 'errorCode' AS error_code
+                       FROM task_events ev
+                      WHERE ev.task_id = t.id AND ev.status = 'DeadLetter'
+                      ORDER BY ev.sequence DESC
+                      LIMIT 1) e ON true
+ WHERE t.status = 'DeadLetter'
+   AND (%(tenant_id)s::uuid IS NULL OR t.tenant_id = %(tenant_id)s::uuid)
+   AND (%(type)s::text IS NULL OR t.type = %(type)s::text)
+   AND (%(error_code)s::text IS NULL OR e.error_code = %(error_code)s::text)
+   AND (%(since)s::timestamptz IS NULL OR t.finished_at >= %(since)s::timestamptz)
+   AND t.finished_at <= %(until)s::timestamptz;
+
+-- name: operator_migration_versions
+-- The migrations this database has applied (the CLI compares them with the files it ships).
+SELECT version FROM schema_migrations WHERE state = 'applied' ORDER BY version;
+
+-- name: maintenance_leader_present
+-- Whether some session holds the maintenance leader's advisory lock (the key of maintenance_try_lead, split into classid and objid as pg_locks shows a bigint key).
+SELECT EXISTS (
+    SELECT 1
+      FROM pg_locks
+     WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+       AND ((classid::bigint << 32) | objid::bigint)
+           = hashtext('assistente.maintenance')::bigint
+) AS present;
