@@ -51,11 +51,13 @@ SELECT count(*)
 SELECT version FROM schema_migrations WHERE state = 'applied' ORDER BY version;
 
 -- name: maintenance_leader_present
--- Whether some session holds the maintenance leader's advisory lock (the key of maintenance_try_lead, split into classid and objid as pg_locks shows a bigint key).
+-- Whether some session of this database holds the maintenance leader's advisory lock (the key of maintenance_try_lead, split into classid and objid as pg_locks shows a bigint key).
 SELECT EXISTS (
     SELECT 1
       FROM pg_locks
      WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+       -- Advisory locks belong to a database: another database's leader is not ours.
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
        AND ((classid::bigint << 32) | objid::bigint)
            = hashtext('assistente.maintenance')::bigint
 ) AS present;
