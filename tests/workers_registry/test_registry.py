@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import signal
 import socket
@@ -44,7 +45,7 @@ async def test_a_started_worker_registers_with_its_fields_and_heartbeats(
     first = await row_when(conn, "registry-w1", lambda r: r["status"] == "running")
     assert first["host"] == socket.gethostname()
     assert first["pid"] == os.getpid()
-    assert first["version"] == "0.1.0"
+    assert first["version"] == importlib.metadata.version("assistente-tasks")
     assert first["concurrency"] == 7
     assert first["held_tasks"] == 0
     assert first["stopped_at"] is None
