@@ -31,6 +31,7 @@ from app.schedule_cli import schedules
 from app.task_cli import tasks
 from app.tenant_cli import tenants
 from app.trigger_cli import triggers
+from app.worker_cli import workers
 from workers.signals import run_event_loop, run_until_signalled
 from workers.worker import load_registry, run_worker
 
@@ -217,6 +218,7 @@ main.add_command(tasks)
 main.add_command(triggers)
 main.add_command(dead_letters)
 main.add_command(health)
+main.add_command(workers)
 
 
 if __name__ == "__main__":  # pragma: no cover

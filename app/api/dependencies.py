@@ -22,6 +22,7 @@ from app.application.task_repository import TaskQueries, TaskRepository
 from app.application.tasks import TaskResults
 from app.application.triggers import TriggerStore
 from app.application.waiting import WaitPolicy
+from app.application.worker_registry import WorkerDirectory
 from app.domain.inflight import InFlight
 from app.domain.rate_limit import RateLimiter
 
@@ -78,6 +79,8 @@ class ApiDependencies:
     signals: SignalStore | None = None
     signal_limiter: RateLimiter | None = None
     signal_retention_seconds: float = 86_400
+    # The worker registry (GET /api/v1/workers, admin keys); None: the route answers 503.
+    workers: WorkerDirectory | None = None
     # Built from the fields above: key lookups with remembered answers (live and unknown)
     # and a bound on queries at once; GET /health's shared, briefly cached check.
     key_lookup: KeyLookup = field(init=False)

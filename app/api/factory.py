@@ -24,6 +24,7 @@ from app.api import (
     tasks,
     triggers,
     usage,
+    workers,
 )
 from app.api.auth import limit_anonymous, release_in_flight
 from app.api.dependencies import ApiDependencies
@@ -83,6 +84,7 @@ def create_app(
         signals.blueprint,
         queue_stats.blueprint,
         usage.blueprint,
+        workers.blueprint,
         docs.blueprint,
     ):
         app.register_blueprint(blueprint)

@@ -7,7 +7,9 @@
 - prune: finished tasks past their retention are deleted in small batches, and
   then their files in the artifact store; signals past their window are forgotten;
 - schedules: the ticks of cron schedules that came due start their tasks, one per
-  tick (app/application/schedule_keeper.py).
+  tick (app/application/schedule_keeper.py);
+- workers: registered workers gone silent are marked dead, and rows of workers stopped
+  or dead past a day are pruned (app/application/worker_registry.py).
 Each job works in LIMIT batches until a batch comes back short.
 """
 
@@ -25,6 +27,7 @@ import structlog
 from app.application.artifact_store import ArtifactStore
 from app.application.maintenance_store import MaintenanceStore
 from app.application.schedule_keeper import ScheduleKeeper
+from app.application.worker_registry import WorkerDirectory
 
 log = structlog.get_logger("app.maintenance")
 
@@ -36,6 +39,8 @@ class MaintenanceConfig:
     retention_seconds: float = 7 * 86_400
     dead_letter_retention_seconds: float = 30 * 86_400
     batch_size: int = 500
+    # Rows of workers stopped or found dead are kept this long.
+    worker_retention_seconds: float = 86_400
 
 
 @dataclass(slots=True)
@@ -49,6 +54,9 @@ class MaintenanceCounts:
     # Waits ended by their deadline.
     waits_expired: int = 0
     signals_pruned: int = 0
+    # Registered workers found dead (silent too long), and old worker rows pruned.
+    workers_dead: int = 0
+    workers_pruned: int = 0
 
 
 class Maintenance:
@@ -61,8 +69,10 @@ class Maintenance:
         *,
         artifacts: ArtifactStore,
         schedules: ScheduleKeeper | None = None,
+        workers: WorkerDirectory | None = None,
     ) -> None:
         self._store = store
+        self._workers = workers
         self._artifacts = artifacts
         self._schedules = schedules
         self.config = config or MaintenanceConfig()
@@ -87,6 +97,8 @@ class Maintenance:
                 counts.ticked = await self._schedules.run_once()
             except Exception as error:  # the other jobs still run; the next round retries
                 log.error("schedules_failed", error_type=type(error).__name__)
+        if self._workers is not None:
+            await self._keep_registry(counts, prune=prune)
         if prune:
             counts.pruned = await self._batches(lambda: self._prune_batch(counts))
             counts.signals_pruned = await self._batches(
@@ -98,6 +110,8 @@ class Maintenance:
             or counts.waits_expired
             or counts.signals_pruned
             or counts.ticked
+            or counts.workers_dead
+            or counts.workers_pruned
         ):
             log.info(
                 "maintenance_round",
@@ -107,8 +121,26 @@ class Maintenance:
                 artifacts_cleared=counts.artifacts_cleared,
                 ticked=counts.ticked,
                 signals_pruned=counts.signals_pruned,
+                workers_dead=counts.workers_dead,
+                workers_pruned=counts.workers_pruned,
             )
         return counts
+
+    async def _keep_registry(self, counts: MaintenanceCounts, *, prune: bool) -> None:
+        """Mark silent workers dead (their leases ran out too: the rescue job takes
+        their tasks back), and prune old rows with the other prunes."""
+        assert self._workers is not None
+        try:
+            dead = await self._workers.mark_dead()
+            for worker_id in dead:
+                log.warning("worker_dead", worker_id=worker_id)
+            counts.workers_dead = len(dead)
+            if prune:
+                counts.workers_pruned = await self._workers.prune(
+                    self.config.worker_retention_seconds
+                )
+        except Exception as error:  # the other jobs still run; the next round retries
+            log.error("worker_registry_failed", error_type=type(error).__name__)
 
     async def _prune_batch(self, counts: MaintenanceCounts) -> int:
         """Prune one batch of tasks, then delete their stored files; how many tasks."""

@@ -32,6 +32,7 @@ from app.adapters.postgres.task_signals import PgTaskSignals
 from app.adapters.postgres.tenant_repository import PgTenantRepository
 from app.adapters.postgres.trigger_store import PgTriggerStore
 from app.adapters.postgres.wait_store import PgWaitStore
+from app.adapters.postgres.worker_registry import PgWorkerRegistry
 from app.adapters.rabbitmq.publisher import PikaPublisher
 from app.adapters.rabbitmq.tail import tail_events
 from app.adapters.relay_metrics import RelayMetrics
@@ -58,6 +59,7 @@ from app.bootstrap.services import (
     tenant_repository,
     trigger_store,
     wait_store,
+    worker_registry,
 )
 from app.bootstrap.worker_process import WorkerProcess, build_worker, default_worker_id
 from app.config import ConfigError, Settings
@@ -96,6 +98,7 @@ __all__ = [
     "tenant_repository",
     "trigger_store",
     "wait_store",
+    "worker_registry",
 ]
 
 
@@ -140,6 +143,7 @@ def build_api(services: Services) -> Quart:
         if settings.api_signals_per_second > 0
         else None,
         signal_retention_seconds=settings.signal_retention_seconds,
+        workers=PgWorkerRegistry(services.pool),
         tenants=tenants,
         health_checks=[PgHealthCheck(services.pool), OutboxLagCheck(services.pool)],
         handler_directory=CachedHandlerDirectory(PgHandlerDirectory(services.pool)),

@@ -31,6 +31,7 @@ from app.adapters.postgres.task_repository import PgTaskRepository
 from app.adapters.postgres.tenant_repository import PgTenantRepository
 from app.adapters.postgres.trigger_store import PgTriggerStore
 from app.adapters.postgres.wait_store import PgWaitStore
+from app.adapters.postgres.worker_registry import PgWorkerRegistry
 from app.application.health import HealthCheck
 from app.bootstrap.preflight import find_embedded_database
 from app.config import ConfigError, Settings
@@ -158,6 +159,11 @@ def wait_store(services: Services) -> PgWaitStore:
 def trigger_store(services: Services) -> PgTriggerStore:
     """Triggers over the services' pool."""
     return PgTriggerStore(services.pool)
+
+
+def worker_registry(services: Services) -> PgWorkerRegistry:
+    """The worker registry (table workers, view worker_activity) over the services' pool."""
+    return PgWorkerRegistry(services.pool)
 
 
 def signal_store(services: Services, conn: AsyncConnection[Any] | None = None) -> PgSignalStore:

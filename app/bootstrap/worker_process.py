@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import os
 import socket
 from dataclasses import dataclass, field
@@ -16,12 +17,14 @@ from app.adapters.postgres.lease_store import PgLeaseStore
 from app.adapters.postgres.maintenance_store import PgMaintenanceStore
 from app.adapters.postgres.schedule_store import PgScheduleStore
 from app.adapters.postgres.task_signals import PgTaskSignals
+from app.adapters.postgres.worker_registry import PgWorkerRegistry
 from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
 from app.application.maintenance import Maintenance, MaintenanceConfig
 from app.application.schedule_keeper import KeeperConfig, ScheduleKeeper
 from app.application.schedules import sync_code_schedules
 from app.application.worker import Worker, WorkerConfig
+from app.application.worker_registry import WorkerRegistration, WorkerRegistry, keep_registered
 from app.bootstrap.capabilities import Closer, build_capability_handlers
 from app.bootstrap.code_schedules import CodeSchedules, code_schedules
 from app.bootstrap.services import Services, build_services
@@ -31,6 +34,14 @@ from app.config import Settings
 def default_worker_id() -> str:
     """host-pid: unique per process, readable in `locked_by` and logs."""
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def package_version() -> str:
+    """The installed assistente-tasks version, for the worker registry."""
+    try:
+        return importlib.metadata.version("assistente-tasks")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "unknown"
 
 
 @dataclass(slots=True)
@@ -44,6 +55,9 @@ class WorkerProcess:
     closers: list[Closer] = field(default_factory=list)
     # The schedules its handlers declare, stored (and the retired ones paused) at start.
     schedules: CodeSchedules | None = None
+    # The row this worker keeps alive in the workers table while it runs.
+    registry: WorkerRegistry | None = None
+    registration: WorkerRegistration | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Open the pool, run worker and maintenance until `stop` is set (or a burst
@@ -69,7 +83,7 @@ class WorkerProcess:
         forwarder = asyncio.create_task(forward_stop())
         syncing = asyncio.create_task(self._sync_schedules(done))
         try:
-            await asyncio.gather(work(), self.maintenance.run(done))
+            await asyncio.gather(work(), self.maintenance.run(done), self._keep_registered(done))
         finally:
             forwarder.cancel()
             syncing.cancel()
@@ -78,6 +92,10 @@ class WorkerProcess:
             for close in self.closers:
                 await close()
             await self.services.stop()
+
+    async def _keep_registered(self, stop: asyncio.Event) -> None:
+        if self.registry is not None and self.registration is not None:
+            await keep_registered(self.registration, registry=self.registry, stop=stop)
 
     async def _sync_schedules(self, stop: asyncio.Event) -> None:
         if self.schedules is not None:
@@ -126,6 +144,7 @@ def build_worker(
         burst=burst,
         prefetch=settings.worker_prefetch,
     )
+    worker_rows = PgWorkerRegistry(services.pool)
     worker = Worker(
         handlers,
         store=PgLeaseStore(services.pool),
@@ -144,6 +163,18 @@ def build_worker(
             PgScheduleStore(services.pool),
             KeeperConfig(catch_up_seconds=settings.schedule_catch_up_seconds),
         ),
+        workers=worker_rows,
     )
     schedules = code_schedules(handlers, default_max_attempts=settings.default_max_attempts)
-    return WorkerProcess(services, worker, maintenance, closers, schedules)
+    registration = WorkerRegistration(
+        worker_id=config.worker_id,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        version=package_version(),
+        concurrency=config.concurrency,
+        heartbeat_seconds=config.heartbeat_interval,
+        lease_seconds=config.lease_seconds,
+    )
+    return WorkerProcess(
+        services, worker, maintenance, closers, schedules, worker_rows, registration
+    )

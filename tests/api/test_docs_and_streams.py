@@ -47,6 +47,7 @@ ENDPOINTS = {
     ("get", "/api/v1/events"),
     ("get", "/api/v1/queue/stats"),
     ("get", "/api/v1/usage"),
+    ("get", "/api/v1/workers"),
     ("get", "/health"),
 }
 
