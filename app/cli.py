@@ -27,7 +27,9 @@ from app.dead_letter_cli import dead_letters
 from app.dev_setup import dev_database, worker_child
 from app.event_cli import events
 from app.health_cli import health
+from app.prune_cli import prune
 from app.schedule_cli import schedules
+from app.stats_cli import stats
 from app.task_cli import tasks
 from app.tenant_cli import tenants
 from app.trigger_cli import triggers
@@ -219,6 +221,8 @@ main.add_command(triggers)
 main.add_command(dead_letters)
 main.add_command(health)
 main.add_command(workers)
+main.add_command(stats)
+main.add_command(prune)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -98,12 +98,9 @@ class Maintenance:
             except Exception as error:  # the other jobs still run; the next round retries
                 log.error("schedules_failed", error_type=type(error).__name__)
         if self._workers is not None:
-            await self._keep_registry(counts, prune=prune)
+            await self._keep_registry(counts)
         if prune:
-            counts.pruned = await self._batches(lambda: self._prune_batch(counts))
-            counts.signals_pruned = await self._batches(
-                lambda: self._store.prune_signals(self.config.batch_size)
-            )
+            await self._prune(counts)
         if (
             counts.rescued
             or counts.pruned
@@ -126,19 +123,36 @@ class Maintenance:
             )
         return counts
 
-    async def _keep_registry(self, counts: MaintenanceCounts, *, prune: bool) -> None:
+    async def prune_now(self) -> MaintenanceCounts:
+        """Only the prunes, once, now (`assistente prune`): finished tasks past retention
+        and their files, expired signals, old worker rows. Safe beside a running leader:
+        each batch locks its rows with SKIP LOCKED, so two pruners never delete a row twice."""
+        counts = MaintenanceCounts()
+        await self._prune(counts)
+        return counts
+
+    async def _prune(self, counts: MaintenanceCounts) -> None:
+        counts.pruned = await self._batches(lambda: self._prune_batch(counts))
+        counts.signals_pruned = await self._batches(
+            lambda: self._store.prune_signals(self.config.batch_size)
+        )
+        if self._workers is not None:
+            try:
+                counts.workers_pruned = await self._workers.prune(
+                    self.config.worker_retention_seconds
+                )
+            except Exception as error:  # the other jobs still run; the next round retries
+                log.error("worker_registry_failed", error_type=type(error).__name__)
+
+    async def _keep_registry(self, counts: MaintenanceCounts) -> None:
         """Mark silent workers dead (their leases ran out too: the rescue job takes
-        their tasks back), and prune old rows with the other prunes."""
+        their tasks back); their old rows are pruned with the other prunes."""
         assert self._workers is not None
         try:
             dead = await self._workers.mark_dead()
             for worker_id in dead:
                 log.warning("worker_dead", worker_id=worker_id)
             counts.workers_dead = len(dead)
-            if prune:
-                counts.workers_pruned = await self._workers.prune(
-                    self.config.worker_retention_seconds
-                )
         except Exception as error:  # the other jobs still run; the next round retries
             log.error("worker_registry_failed", error_type=type(error).__name__)
 

@@ -117,3 +117,13 @@ def start_embedded_database(settings: Settings) -> EmbeddedPostgres:
 def find_embedded_database(settings: Settings) -> str | None:
     """The URL of the embedded Postgres a running `assistente dev` serves, if any."""
     return find_running(Path(settings.embedded_db_dir))
+
+
+async def check_database(url: str) -> None:
+    """Raise Unavailable, with the driver's reason on one line, unless `url` answers now."""
+    try:
+        await wait_for_database(url)
+    except DatabaseUnreachable as error:
+        raise Unavailable(
+            f"cannot reach Postgres at DATABASE_URL={redact_text(url)}: {redact_text(str(error))}"
+        ) from error

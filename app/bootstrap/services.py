@@ -14,6 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from app.adapters.artifacts.local import LocalArtifactStore
 from app.adapters.postgres.batch_store import PgBatchStore
 from app.adapters.postgres.database_watch import DatabaseWatch
 from app.adapters.postgres.health_check import (
@@ -22,6 +23,7 @@ from app.adapters.postgres.health_check import (
     OutboxLagCheck,
     PgHealthCheck,
 )
+from app.adapters.postgres.maintenance_store import PgMaintenanceStore
 from app.adapters.postgres.operator_queries import PgOperatorQueries
 from app.adapters.postgres.pool import create_pool, open_pool
 from app.adapters.postgres.saga_store import PgSagaStore
@@ -33,6 +35,7 @@ from app.adapters.postgres.trigger_store import PgTriggerStore
 from app.adapters.postgres.wait_store import PgWaitStore
 from app.adapters.postgres.worker_registry import PgWorkerRegistry
 from app.application.health import HealthCheck
+from app.application.maintenance import Maintenance, MaintenanceConfig
 from app.bootstrap.preflight import find_embedded_database
 from app.config import ConfigError, Settings
 
@@ -184,3 +187,23 @@ def operator_health_checks(services: Services) -> list[HealthCheck]:
         OutboxLagCheck(services.pool),
         MaintenanceLeaderCheck(services.pool),
     ]
+
+
+def pruner(services: Services) -> Maintenance:
+    """Maintenance as the worker wires it (retention settings, artifact store, worker
+    rows), for `assistente prune` to run its prunes once; it never competes to lead."""
+    settings = services.settings
+    return Maintenance(
+        PgMaintenanceStore(services.pool, services.url),
+        prune_config(settings),
+        artifacts=LocalArtifactStore(settings.artifact_dir),
+        workers=PgWorkerRegistry(services.pool),
+    )
+
+
+def prune_config(settings: Settings) -> MaintenanceConfig:
+    """The retention the settings give (RETENTION_DAYS, DEAD_LETTER_RETENTION_DAYS)."""
+    return MaintenanceConfig(
+        retention_seconds=settings.retention_days * 86_400,
+        dead_letter_retention_seconds=settings.dead_letter_retention_days * 86_400,
+    )

@@ -20,14 +20,14 @@ from app.adapters.postgres.task_signals import PgTaskSignals
 from app.adapters.postgres.worker_registry import PgWorkerRegistry
 from app.application.demo import demo_handlers
 from app.application.handlers import HandlerRegistry
-from app.application.maintenance import Maintenance, MaintenanceConfig
+from app.application.maintenance import Maintenance
 from app.application.schedule_keeper import KeeperConfig, ScheduleKeeper
 from app.application.schedules import sync_code_schedules
 from app.application.worker import Worker, WorkerConfig
 from app.application.worker_registry import WorkerRegistration, WorkerRegistry, keep_registered
 from app.bootstrap.capabilities import Closer, build_capability_handlers
 from app.bootstrap.code_schedules import CodeSchedules, code_schedules
-from app.bootstrap.services import Services, build_services
+from app.bootstrap.services import Services, build_services, prune_config
 from app.config import Settings
 
 
@@ -154,10 +154,7 @@ def build_worker(
     )
     maintenance = Maintenance(
         PgMaintenanceStore(services.pool, services.url),
-        MaintenanceConfig(
-            retention_seconds=settings.retention_days * 86_400,
-            dead_letter_retention_seconds=settings.dead_letter_retention_days * 86_400,
-        ),
+        prune_config(settings),
         artifacts=artifacts,
         schedules=ScheduleKeeper(
             PgScheduleStore(services.pool),

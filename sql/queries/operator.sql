@@ -61,3 +61,42 @@ SELECT EXISTS (
        AND ((classid::bigint << 32) | objid::bigint)
            = hashtext('assistente.maintenance')::bigint
 ) AS present;
+
+-- name: operator_parked_count
+-- Parked tasks (view task_waiting) by why they wait, for one tenant or all (NULL).
+SELECT coalesce(wait_reason, 'unknown') AS reason, count(*) AS count
+  FROM task_waiting
+ WHERE %(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s::uuid
+ GROUP BY 1
+ ORDER BY 1;
+
+-- name: operator_worker_summary
+-- Workers running now (view worker_activity), their slots and the tasks they hold.
+SELECT count(*) AS running,
+       coalesce(sum(concurrency), 0) AS slots,
+       coalesce(sum(held_tasks), 0) AS held
+  FROM worker_activity
+ WHERE status = 'running';
+
+-- name: operator_prune_count
+-- What a prune would delete now, deleting nothing: the predicates of task_prune_finished, signal_prune_expired and worker_prune; artifacts counts the doomed tasks with a stored file (a local artifact URI), as the artifact store's delete_tasks counts folders.
+WITH doomed AS (
+    SELECT id
+      FROM tasks
+     WHERE finished_at < now() - make_interval(secs => least(%(retention_seconds)s::float8,
+                                                              %(dead_letter_retention_seconds)s::float8))
+       AND finished_at < now() - make_interval(secs => CASE WHEN status = 'DeadLetter'
+                                                             THEN %(dead_letter_retention_seconds)s::float8
+                                                             ELSE %(retention_seconds)s::float8 END)
+)
+SELECT (SELECT count(*) FROM doomed) AS tasks,
+       (SELECT count(*)
+          FROM doomed d
+         WHERE EXISTS (SELECT 1 FROM task_artifacts a
+                        WHERE a.task_id = d.id AND a.uri LIKE 'artifact://local/%%')) AS artifacts,
+       (SELECT count(*) FROM signals WHERE expires_at < now()) AS signals,
+       (SELECT count(*)
+          FROM workers
+         WHERE status IN ('stopped', 'dead')
+           AND stopped_at < now() - make_interval(secs => %(worker_retention_seconds)s::float8)
+       ) AS workers;

@@ -1,5 +1,5 @@
 """PgOperatorQueries: what the operator CLI reads across tenants (tasks, dead letters, the
-schema's migrations, the maintenance leader)."""
+schema's migrations, the maintenance leader, the queue's numbers, what a prune would delete)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,38 @@ class PgOperatorQueries:
         """Whether a maintenance leader holds its lock now."""
         [row] = await self._rows(query("maintenance_leader_present"), {})
         return bool(row["present"])
+
+    async def queue_stats(self, tenant_id: uuid.UUID | None) -> dict[str, Any]:
+        """GET /api/v1/queue/stats's numbers (query queue_stats), for one tenant or all."""
+        [row] = await self._rows(query("queue_stats"), {"tenant_id": tenant_id})
+        return row
+
+    async def parked(self, tenant_id: uuid.UUID | None) -> dict[str, int]:
+        """Parked tasks (view task_waiting) by why they wait."""
+        rows = await self._rows(query("operator_parked_count"), {"tenant_id": tenant_id})
+        return {row["reason"]: int(row["count"]) for row in rows}
+
+    async def worker_summary(self) -> dict[str, int]:
+        """Running workers, their slots and the tasks they hold (view worker_activity)."""
+        [row] = await self._rows(query("operator_worker_summary"), {})
+        return {key: int(value) for key, value in row.items()}
+
+    async def prunable(
+        self,
+        *,
+        retention_seconds: float,
+        dead_letter_retention_seconds: float,
+        worker_retention_seconds: float,
+    ) -> dict[str, int]:
+        """What a prune would delete now: tasks, tasks with stored files, signals, worker
+        rows; deletes nothing."""
+        params = {
+            "retention_seconds": retention_seconds,
+            "dead_letter_retention_seconds": dead_letter_retention_seconds,
+            "worker_retention_seconds": worker_retention_seconds,
+        }
+        [row] = await self._rows(query("operator_prune_count"), params)
+        return {key: int(value) for key, value in row.items()}
 
     async def _rows(self, sql: LiteralString, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn:
