@@ -6,6 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +25,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from app.cli import main
+from tests.e2e.test_cli import CLI, clean_env
 from tests.factories import insert_task, insert_tenant, leased
 
 Conn = psycopg.AsyncConnection[Any]
@@ -205,3 +213,49 @@ async def test_prune_deletes_exactly_the_rows_past_retention_and_their_files(
 
     again = await run("prune", "--json")
     assert json.loads(again.output)["tasks"] == 0
+
+
+def test_stats_on_a_terminal_refreshes_until_ctrl_c(database_url: str, tmp_path: Path) -> None:
+    """On a terminal the view redraws every --interval with fresh numbers; Ctrl-C ends it
+    with exit 0."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tenant = conn.execute("INSERT INTO tenants (name) VALUES ('t') RETURNING id").fetchone()
+    assert tenant is not None
+    env = {**clean_env(tmp_path), "DATABASE_URL": database_url, "LOG_CONSOLE": "false"}
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [*CLI, "stats", "--interval", "0.2"], stdin=follower, stdout=follower, env=env
+    )
+    os.close(follower)
+    seen = b""
+
+    def read_until(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 20
+        while text not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                seen += os.read(leader, 65536)
+
+    try:
+        read_until(b"queue (all)")
+        # A task queued now shows up in a later frame: the view reads the database again.
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO tasks (tenant_id, type) VALUES (%s, 'demo.noop')", (tenant[0],)
+            )
+        read_until(b"waiting")
+        seen = b""
+        deadline = time.monotonic() + 20
+        while not re.search(rb"waiting\s*\S*\s*1\s", seen):
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                seen += os.read(leader, 65536)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
