@@ -68,7 +68,9 @@ async def snapshot(queries: StatsQueries, tenant_id: uuid.UUID | None) -> dict[s
 
 def stats_view(reading: dict[str, Any]) -> Group:
     """The snapshot as three small tables: the queue, parked tasks, workers."""
-    queue = Table(title=f"queue ({reading['scope']}) at {reading['at']}", title_justify="left")
+    queue = Table(
+        title=f"queue ({reading['scope']})", title_justify="left", caption=f"at {reading['at']}"
+    )
     queue.add_column("")
     queue.add_column("tasks", justify="right")
     for key, label in QUEUE_ROWS:
