@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.allow_list import allow_list_key, allow_list_keys
+from app.domain.client_address import TrustedProxies, parse_trusted_proxies
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -104,6 +105,10 @@ class Settings(BaseSettings):
     # /docs); 0 turns it off. Keyed calls never count against it.
     api_anonymous_per_second: float = Field(default=10.0, ge=0, le=1_000_000)
     api_anonymous_burst: float = Field(default=30.0, ge=1, le=1_000_000)
+    # Reverse proxies (comma-separated addresses or CIDRs) whose X-Forwarded-For or
+    # Forwarded header names the client, for the per-address limits above. Empty: the
+    # TCP peer is the client and those headers are ignored (nobody can spoof them).
+    api_trusted_proxies: str = ""
     health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     # Open SSE streams (GET /api/v1/events, /tasks/{id}/events) per API key, per tenant
     # and per API process; past any of them, 429.
@@ -226,6 +231,12 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems))
         return value
 
+    @field_validator("api_trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        parse_trusted_proxies(value)
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -268,6 +279,11 @@ class Settings(BaseSettings):
     def allowed_integration_hosts(self) -> frozenset[str]:
         """The allow-list as keys: "https://api.example.com:443", "http://127.0.0.1:8080"."""
         return allow_list_keys(_split_hosts(self.integration_allowed_hosts))
+
+    @property
+    def trusted_proxies(self) -> TrustedProxies:
+        """API_TRUSTED_PROXIES as networks."""
+        return parse_trusted_proxies(self.api_trusted_proxies)
 
     @property
     def demo_tasks(self) -> bool:

@@ -17,6 +17,7 @@ from quart import g, request
 from app.api.dependencies import ApiDependencies, deps
 from app.api.problems import ProblemError
 from app.application.auth import Principal
+from app.domain.client_address import client_address
 from app.domain.rate_limit import RateLimiter
 
 TENANT_HEADER = "X-Tenant-Id"
@@ -41,7 +42,7 @@ async def require_api_key() -> None:
         )
     principal = await dependencies.key_lookup.principal(key.strip())
     if principal is None:
-        address = f"addr:{request.remote_addr or 'unknown'}"
+        address = _address_key(dependencies)
         refusal = _unknown_key(dependencies.failed_auth_limiter, address)
         if refusal.status == 429:
             await _hold(dependencies, address)
@@ -73,7 +74,7 @@ async def limit_anonymous() -> None:
     limiter = dependencies.anonymous_limiter
     if limiter is None or request.path.startswith(API_PREFIX):
         return
-    address = f"addr:{request.remote_addr or 'unknown'}"
+    address = _address_key(dependencies)
     if (wait := limiter.check(address, time.monotonic())) > 0:
         await _hold(dependencies, address)
         raise too_many(wait, "Too many requests from this address to endpoints without a key.")
@@ -143,6 +144,18 @@ async def _hold(dependencies: ApiDependencies, holder: str) -> None:
         await asyncio.sleep(dependencies.refusal_hold_seconds)
     finally:
         held.release(holder)
+
+
+def _address_key(dependencies: ApiDependencies) -> str:
+    """The client's address as a limiter key: the TCP peer, or behind a trusted proxy
+    (API_TRUSTED_PROXIES) the client its forwarding headers name."""
+    address = client_address(
+        request.remote_addr,
+        forwarded_for=request.headers.getlist("X-Forwarded-For"),
+        forwarded=request.headers.getlist("Forwarded"),
+        trusted=dependencies.trusted_proxies,
+    )
+    return f"addr:{address or 'unknown'}"
 
 
 def _unknown_key(guard: RateLimiter | None, address: str) -> ProblemError:

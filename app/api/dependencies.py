@@ -23,6 +23,7 @@ from app.application.tasks import TaskResults
 from app.application.triggers import TriggerStore
 from app.application.waiting import WaitPolicy
 from app.application.worker_registry import WorkerDirectory
+from app.domain.client_address import TrustedProxies
 from app.domain.inflight import InFlight
 from app.domain.rate_limit import RateLimiter
 
@@ -52,6 +53,9 @@ class ApiDependencies:
     task_limiter: RateLimiter | None = None
     # Requests per client address to what needs no key (/health, the document, /docs).
     anonymous_limiter: RateLimiter | None = None
+    # Reverse proxies whose forwarding headers name the client (API_TRUSTED_PROXIES);
+    # empty: the TCP peer is the client.
+    trusted_proxies: TrustedProxies = ()
     # Recent successful key lookups (KEY_CACHE_SECONDS): no database query per request.
     principals: PrincipalCache | None = field(default_factory=PrincipalCache)
     # Where artifacts too large for their row are kept; their content is served from it.

@@ -27,6 +27,19 @@ class InvalidTenantName(DomainError):
         )
 
 
+class UnknownTenant(DomainError):
+    def __init__(self, tenant_id: uuid.UUID) -> None:
+        super().__init__(f"no enabled tenant {tenant_id}")
+
+
+class InvalidKeyName(DomainError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name!r} is not a valid key name: 1-63 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated caller: one tenant's key, or an admin key that sees every tenant."""
@@ -113,6 +126,22 @@ async def issue_key(
         is_admin=admin,
     )
     return IssuedKey(tenant_id, key_id, key)
+
+
+async def add_tenant_key(
+    tenant_id: uuid.UUID,
+    *,
+    tenants: TenantRepository,
+    admin: bool = False,
+    key_name: str = "default",
+) -> IssuedKey:
+    """A further key for an existing tenant, live at once beside its others: the first
+    step of a rotation (add the new key, move callers to it, revoke the old one)."""
+    if not TENANT_NAME.match(key_name):
+        raise InvalidKeyName(key_name)
+    if not await tenants.exists(tenant_id):
+        raise UnknownTenant(tenant_id)
+    return await issue_key(tenant_id, tenants=tenants, admin=admin, key_name=key_name)
 
 
 async def ensure_dev_key(key: str, *, tenants: TenantRepository) -> uuid.UUID:

@@ -171,6 +171,7 @@ def build_api(services: Services) -> Quart:
         )
         if settings.api_anonymous_per_second > 0
         else None,
+        trusted_proxies=settings.trusted_proxies,
         artifacts=LocalArtifactStore(settings.artifact_dir),
         health_cache_seconds=settings.health_cache_seconds,
         waiting=WaitPolicy(

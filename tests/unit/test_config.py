@@ -187,3 +187,19 @@ def test_the_environment_wins_over_dot_env(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / ".env").write_text("WORKER_CONCURRENCY=32\n")
     monkeypatch.setenv("WORKER_CONCURRENCY", "4")
     assert load_settings().worker_concurrency == 4
+
+
+def test_trusted_proxies_are_addresses_or_cidrs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_TRUSTED_PROXIES", "10.0.0.0/8, ::1")
+    assert [str(network) for network in load_settings().trusted_proxies] == [
+        "10.0.0.0/8",
+        "::1/128",
+    ]
+    monkeypatch.setenv("API_TRUSTED_PROXIES", "10.0.0.1, proxy.internal")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "API_TRUSTED_PROXIES: 'proxy.internal' is not an IP address or CIDR" in str(raised.value)
+
+
+def test_by_default_no_proxy_is_trusted() -> None:
+    assert load_settings().trusted_proxies == ()
