@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 import structlog
 from quart import Quart, Response, g, request, websocket
@@ -33,13 +33,12 @@ from app.api.openapi import ProblemAwareOpenAPI
 from app.api.problems import register_problem_handlers
 from app.api.streams import EventHub, install_hub
 from app.api.tracing import TRACE_HEADER, current_trace_id, set_trace_id, trace_id_from_headers
+from app.application.ports import Hook
 
 log = structlog.get_logger("app.api")
 # The stdlib logger behind `log`: asking it whether INFO is on is far cheaper than
 # building the line for structlog's level filter to drop.
 access_log = logging.getLogger("app.api")
-
-Hook = Callable[[], Awaitable[None]]
 
 
 def create_app(
